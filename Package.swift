@@ -1,0 +1,90 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// MARK: - Dependencies
+// Each dependency costs build time in every CI run; these two are the only ones the runtime needs so far.
+
+let argumentParser: Package.Dependency = .package(
+    url: "https://github.com/apple/swift-argument-parser.git",
+    from: "1.8.2"
+)
+let yams: Package.Dependency = .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2")
+
+let package = Package(
+    name: "Chronetix",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "chronetix", targets: ["chronetix"]),
+        .executable(name: "chronetix-worker", targets: ["chronetix-worker"]),
+        .library(name: "ChronetixCore", targets: ["ChronetixCore"]),
+        .library(name: "ChronetixCBOR", targets: ["ChronetixCBOR"]),
+        .library(name: "FlowAdapter", targets: ["FlowAdapter"]),
+    ],
+    dependencies: [argumentParser, yams],
+    targets: [
+        // MARK: - C layers
+        .systemLibrary(
+            name: "CLibCBOR",
+            pkgConfig: "libcbor",
+            providers: [.apt(["libcbor-dev"])]
+        ),
+        .target(
+            name: "CChronetix",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+
+        // MARK: - Pure Swift core
+        .target(name: "ChronetixCore"),
+
+        // MARK: - Codec and compiler
+        .target(name: "ChronetixCBOR", dependencies: ["ChronetixCore", "CLibCBOR"]),
+        .target(
+            name: "FlowAdapter",
+            dependencies: ["ChronetixCore", "ChronetixCBOR", .product(name: "Yams", package: "Yams")]
+        ),
+
+        // MARK: - Executables
+        .executableTarget(
+            name: "chronetix",
+            dependencies: [
+                "ChronetixCore", "ChronetixCBOR", "FlowAdapter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "chronetix-worker",
+            dependencies: [
+                "ChronetixCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "ChronetixCoreTests", dependencies: ["ChronetixCore", "CChronetix"]),
+        .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR"]),
+        .testTarget(
+            name: "FlowAdapterTests",
+            dependencies: ["ChronetixCore", "ChronetixCBOR", "FlowAdapter"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "CLITests", dependencies: ["ChronetixCore"]),
+    ]
+)
+
+// MARK: - Settings applied to every Swift target
+for target in package.targets where target.type != .system && target.name != "CChronetix" {
+    var settings = target.swiftSettings ?? []
+    settings += [
+        // SE-0335: `any` spelled out for existentials.
+        .enableUpcomingFeature("ExistentialAny"),
+        // SE-0444: a file sees only the modules it imports itself.
+        .enableUpcomingFeature("MemberImportVisibility"),
+        // SE-0409: imports are internal unless marked otherwise, so no dependency leaks through an API by accident.
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ]
+    if target.name == "ChronetixCBOR" {
+        // SE-0458: every unsafe operation in the codec is marked and justified.
+        settings.append(.strictMemorySafety())
+    }
+    target.swiftSettings = settings
+}

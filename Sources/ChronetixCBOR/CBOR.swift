@@ -1,0 +1,2 @@
+/// CBOR encoding and decoding of Chronetix values, on libcbor.
+public enum CBOR {}

@@ -1,0 +1,2 @@
+/// Reads flow files and compiles them.
+public enum FlowAdapter {}
