@@ -1,0 +1,327 @@
+public import ChronetixCore
+
+/// The integer keys of an envelope's CBOR map (see `docs/wire-format.md`).
+package enum EnvelopeKey {
+    /// `id`, unsigned integer.
+    package static let id: UInt64 = 0
+    /// `topic`, text.
+    package static let topic: UInt64 = 1
+    /// `content_type`, text.
+    package static let contentType: UInt64 = 2
+    /// `schema_ver`, unsigned integer within `UInt32`.
+    package static let schemaVersion: UInt64 = 3
+    /// `deadline_ns`, unsigned integer; omitted when 0.
+    package static let deadlineNanoseconds: UInt64 = 4
+    /// `priority`, unsigned integer 0...3.
+    package static let priority: UInt64 = 5
+    /// `traceparent`, 26-byte byte string; omitted when absent.
+    package static let traceParent: UInt64 = 6
+    /// `tracestate`, text; omitted when absent.
+    package static let traceState: UInt64 = 7
+    /// `headers`, array of `[name, value]` text pairs; omitted when empty.
+    package static let headers: UInt64 = 8
+    /// `payload`, byte string.
+    package static let payload: UInt64 = 9
+
+    /// The keys every envelope carries, as a bit set.
+    package static let requiredMask: UInt64 = 1 << id | 1 << topic | 1 << contentType | 1 << schemaVersion
+        | 1 << priority | 1 << payload
+
+    /// The field name of a key, for error messages.
+    package static func name(_ key: UInt64) -> String {
+        switch key {
+        case id: "id"
+        case topic: "topic"
+        case contentType: "content_type"
+        case schemaVersion: "schema_ver"
+        case deadlineNanoseconds: "deadline_ns"
+        case priority: "priority"
+        case traceParent: "traceparent"
+        case traceState: "tracestate"
+        case headers: "headers"
+        case payload: "payload"
+        default: "key \(key)"
+        }
+    }
+}
+
+extension Envelope {
+    /// Appends this envelope's CBOR map (integer keys in ascending order) to `writer`.
+    ///
+    /// Performs no heap allocation when `writer`'s buffer is already large enough: strings and the
+    /// payload are copied straight from their storage, the traceparent is written field by field.
+    /// - Parameter writer: Where the bytes go; reuse one (``CBORWriter/reset()``) per message.
+    public func encode(into writer: inout CBORWriter) {
+        var entryCount = 6
+        if deadlineNanoseconds != 0 { entryCount += 1 }
+        if traceParent != nil { entryCount += 1 }
+        if traceState != nil { entryCount += 1 }
+        if !headers.isEmpty { entryCount += 1 }
+        writer.writeMapHeader(count: entryCount)
+        writer.writeUnsigned(EnvelopeKey.id)
+        writer.writeUnsigned(id)
+        writer.writeUnsigned(EnvelopeKey.topic)
+        writer.writeText(topic)
+        writer.writeUnsigned(EnvelopeKey.contentType)
+        writer.writeText(contentType)
+        writer.writeUnsigned(EnvelopeKey.schemaVersion)
+        writer.writeUnsigned(UInt64(schemaVersion))
+        if deadlineNanoseconds != 0 {
+            writer.writeUnsigned(EnvelopeKey.deadlineNanoseconds)
+            writer.writeUnsigned(deadlineNanoseconds)
+        }
+        writer.writeUnsigned(EnvelopeKey.priority)
+        writer.writeUnsigned(UInt64(priority.rawValue))
+        if let traceParent {
+            writer.writeUnsigned(EnvelopeKey.traceParent)
+            writer.writeTraceParentBytes(
+                version: traceParent.version,
+                (traceParent.traceIDHigh, traceParent.traceIDLow, traceParent.parentID),
+                flags: traceParent.flags
+            )
+        }
+        if let traceState {
+            writer.writeUnsigned(EnvelopeKey.traceState)
+            writer.writeText(traceState)
+        }
+        if !headers.isEmpty {
+            writer.writeUnsigned(EnvelopeKey.headers)
+            writer.writeArrayHeader(count: headers.count)
+            for header in headers {
+                writer.writeArrayHeader(count: 2)
+                writer.writeText(header.name)
+                writer.writeText(header.value)
+            }
+        }
+        writer.writeUnsigned(EnvelopeKey.payload)
+        writer.writeBytes(payload)
+    }
+
+    /// Decodes an envelope from an untrusted peer.
+    ///
+    /// Required keys: 0 `id`, 1 `topic`, 2 `content_type`, 3 `schema_ver`, 5 `priority`, 9 `payload`.
+    /// Keys must be unsigned integers in strictly ascending order (as ``encode(into:)`` writes them),
+    /// which rules out duplicates without allocating; unknown keys are skipped for forward
+    /// compatibility, known keys must have their documented type.
+    /// - Parameters:
+    ///   - bytes: Exactly one CBOR map.
+    ///   - limits: The size and nesting bounds.
+    /// - Throws: `CodecError`: `.missingKey`, `.duplicateKey` (repeated or descending key),
+    ///   `.typeMismatch`, `.outOfRange` (`schema_ver` beyond `UInt32`, `priority` above 3),
+    ///   `.invalidValue` (traceparent), and every structural error of ``CBOR/decodeValue(_:limits:)``.
+    public init(cbor bytes: some Collection<UInt8>, limits: CBORLimits = .default) throws(CodecError) {
+        self = try CBOR.withReader(bytes, limits: limits) { (reader) throws(CodecError) in
+            try Envelope.read(from: &reader, copyingPayload: true).envelope
+        }
+    }
+
+    /// Decodes an envelope but leaves ``payload`` empty, returning where the payload's bytes are in
+    /// `bytes` instead of copying them.
+    /// - Parameters:
+    ///   - bytes: Exactly one CBOR map.
+    ///   - limits: The size and nesting bounds.
+    /// - Returns: The envelope (empty payload) and the payload's range, as offsets from the start of `bytes`.
+    /// - Throws: As ``init(cbor:limits:)``.
+    package static func decodeLeavingPayload(
+        cbor bytes: some Collection<UInt8>,
+        limits: CBORLimits = .default
+    ) throws(CodecError) -> (envelope: Envelope, payloadRange: Range<Int>) {
+        try CBOR.withReader(bytes, limits: limits) { (reader) throws(CodecError) in
+            try Envelope.read(from: &reader, copyingPayload: false)
+        }
+    }
+
+    /// Reads one envelope map.
+    /// - Parameters:
+    ///   - reader: Positioned at the map.
+    ///   - copyingPayload: Whether to copy the payload into the envelope.
+    /// - Returns: The envelope and the payload's range in the reader's input.
+    /// - Throws: As ``init(cbor:limits:)``.
+    package static func read(
+        from reader: inout UnsafeCBORReader,
+        copyingPayload: Bool
+    ) throws(CodecError) -> (envelope: Envelope, payloadRange: Range<Int>) {
+        let mapHead = try reader.readHead()
+        guard mapHead.kind == .map else {
+            throw UnsafeCBORReader.mismatch(expected: "an envelope map", found: mapHead)
+        }
+        guard reader.limits.maxDepth >= 1 else {
+            throw UnsafeCBORReader.tooDeep(at: mapHead.offset, limit: reader.limits.maxDepth)
+        }
+        var envelope = Envelope(id: 0, topic: "")
+        var payloadRange = 0..<0
+        var seen: UInt64 = 0
+        var previousKey: UInt64?
+        for _ in 0..<mapHead.argument {
+            let keyHead = try reader.readHead()
+            guard keyHead.kind == .unsigned else {
+                throw UnsafeCBORReader.mismatch(expected: "an unsigned integer envelope key", found: keyHead)
+            }
+            let key = keyHead.argument
+            if let previousKey, key <= previousKey {
+                throw CodecError(
+                    .duplicateKey,
+                    "envelope key \(key) follows key \(previousKey); keys must be unique and ascending",
+                    offset: keyHead.offset
+                )
+            }
+            previousKey = key
+            if key < 64 { seen |= 1 << key }
+            switch key {
+            case EnvelopeKey.id:
+                envelope.id = try field(key) { (reader) throws(CodecError) in try reader.readUnsigned() }
+            case EnvelopeKey.topic:
+                envelope.topic = try field(key) { (reader) throws(CodecError) in try reader.readText() }
+            case EnvelopeKey.contentType:
+                envelope.contentType = try field(key) { (reader) throws(CodecError) in try reader.readText() }
+            case EnvelopeKey.schemaVersion:
+                let head = try reader.readHead()
+                let value = try unsigned(head, key: key)
+                guard value <= UInt64(UInt32.max) else {
+                    throw CodecError(.outOfRange, "schema_ver \(value) exceeds UInt32.max", offset: head.offset)
+                }
+                envelope.schemaVersion = UInt32(value)
+            case EnvelopeKey.deadlineNanoseconds:
+                envelope.deadlineNanoseconds = try field(key) { (reader) throws(CodecError) in
+                    try reader.readUnsigned()
+                }
+            case EnvelopeKey.priority:
+                let head = try reader.readHead()
+                let value = try unsigned(head, key: key)
+                guard value <= 3, let priority = QoSClass(rawValue: UInt8(value)) else {
+                    throw CodecError(.outOfRange, "priority \(value) is not in 0...3", offset: head.offset)
+                }
+                envelope.priority = priority
+            case EnvelopeKey.traceParent:
+                envelope.traceParent = try readTraceParent(from: &reader)
+            case EnvelopeKey.traceState:
+                envelope.traceState = try field(key) { (reader) throws(CodecError) in try reader.readText() }
+            case EnvelopeKey.headers:
+                envelope.headers = try readHeaders(from: &reader)
+            case EnvelopeKey.payload:
+                let head = try reader.readHead()
+                guard head.kind == .bytes else { throw wrongType(of: key, expected: "a byte string", found: head) }
+                payloadRange = head.contentRange
+                if copyingPayload { envelope.payload = reader.bytes(of: head) }
+            default:
+                // An envelope field from a newer Chronetix: skipped, but still validated.
+                try reader.skipValue(depth: 1)
+            }
+        }
+        let missing = EnvelopeKey.requiredMask & ~seen
+        guard missing == 0 else {
+            let key = UInt64(missing.trailingZeroBitCount)
+            throw CodecError(
+                .missingKey,
+                "envelope lacks required key \(key) (\(EnvelopeKey.name(key)))",
+                offset: mapHead.offset
+            )
+        }
+        return (envelope, payloadRange)
+
+        /// Runs a typed read and rewrites a type mismatch to name the field.
+        func field<T>(
+            _ key: UInt64,
+            _ body: (inout UnsafeCBORReader) throws(CodecError) -> T
+        ) throws(CodecError) -> T {
+            do {
+                return try body(&reader)
+            } catch where error.code == .typeMismatch {
+                var error = error
+                error.message = "\(EnvelopeKey.name(key)): \(error.message)"
+                throw error
+            }
+        }
+    }
+
+    private static func unsigned(_ head: UnsafeCBORReader.Head, key: UInt64) throws(CodecError) -> UInt64 {
+        guard head.kind == .unsigned else { throw wrongType(of: key, expected: "an unsigned integer", found: head) }
+        return head.argument
+    }
+
+    private static func wrongType(of key: UInt64, expected: String, found head: UnsafeCBORReader.Head) -> CodecError {
+        CodecError(
+            .typeMismatch,
+            "\(EnvelopeKey.name(key)): expected \(expected), found \(head.kind.name)",
+            offset: head.offset
+        )
+    }
+
+    private static func readTraceParent(from reader: inout UnsafeCBORReader) throws(CodecError) -> TraceParent {
+        let head = try reader.readHead()
+        guard head.kind == .bytes else {
+            throw wrongType(of: EnvelopeKey.traceParent, expected: "a byte string", found: head)
+        }
+        guard head.contentRange.count == TraceParent.binaryLength else {
+            throw CodecError(
+                .invalidValue,
+                "traceparent has \(head.contentRange.count) bytes, expected \(TraceParent.binaryLength)",
+                offset: head.offset
+            )
+        }
+        let parsed: TraceParent? = unsafe reader.withContent(of: head) { content in
+            // Safe: `content` has exactly 26 bytes (checked above); the loads stay within it.
+            let version = unsafe content.load(fromByteOffset: 0, as: UInt8.self)
+            let high = unsafe UInt64(bigEndian: content.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
+            let low = unsafe UInt64(bigEndian: content.loadUnaligned(fromByteOffset: 9, as: UInt64.self))
+            let parent = unsafe UInt64(bigEndian: content.loadUnaligned(fromByteOffset: 17, as: UInt64.self))
+            let flags = unsafe content.load(fromByteOffset: 25, as: UInt8.self)
+            guard version == 0 else { return nil }
+            return TraceParent(traceIDHigh: high, traceIDLow: low, parentID: parent, flags: flags)
+        }
+        guard let parsed else {
+            throw CodecError(
+                .invalidValue,
+                "traceparent has an unknown version or an all-zero trace or parent id",
+                offset: head.offset
+            )
+        }
+        return parsed
+    }
+
+    private static func readHeaders(from reader: inout UnsafeCBORReader) throws(CodecError) -> [Header] {
+        let head = try reader.readHead()
+        guard head.kind == .array else {
+            throw wrongType(of: EnvelopeKey.headers, expected: "an array of [name, value] pairs", found: head)
+        }
+        // The headers array is at depth 2 and each pair at depth 3.
+        guard reader.limits.maxDepth >= 3 else {
+            throw UnsafeCBORReader.tooDeep(at: head.offset, limit: reader.limits.maxDepth)
+        }
+        var headers: [Header] = []
+        // Bounded: `readHead` checked the count against the remaining bytes.
+        headers.reserveCapacity(Int(head.argument))
+        for _ in 0..<head.argument {
+            let pair = try reader.readHead()
+            guard pair.kind == .array, pair.argument == 2 else {
+                let found = pair.kind == .array ? "an array of \(pair.argument) items" : pair.kind.name
+                throw CodecError(
+                    .typeMismatch,
+                    "headers: expected a [name, value] pair, found \(found)",
+                    offset: pair.offset
+                )
+            }
+            let nameHead = try reader.readHead()
+            guard nameHead.kind == .text else {
+                throw wrongType(of: EnvelopeKey.headers, expected: "a text header name", found: nameHead)
+            }
+            let valueHead = try reader.readHead()
+            guard valueHead.kind == .text else {
+                throw wrongType(of: EnvelopeKey.headers, expected: "a text header value", found: valueHead)
+            }
+            headers.append(Header(try reader.text(of: nameHead), try reader.text(of: valueHead)))
+        }
+        return headers
+    }
+}
+
+extension CBOR {
+    /// Encodes an envelope into a new array (allocates; use ``Envelope/encode(into:)`` on the hot path).
+    /// - Parameter envelope: The envelope.
+    /// - Returns: Its CBOR bytes.
+    public static func encode(_ envelope: Envelope) -> [UInt8] {
+        var writer = CBORWriter(capacity: 64 + envelope.payload.count)
+        envelope.encode(into: &writer)
+        return writer.bytes
+    }
+}
