@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "ChronetixCBOR", dependencies: ["ChronetixCore", "CLibCBOR"]),
         .target(
             name: "FlowAdapter",
-            dependencies: ["ChronetixCore", "ChronetixCBOR", .product(name: "Yams", package: "Yams")]
+            dependencies: ["ChronetixCore", .product(name: "Yams", package: "Yams")]
         ),
 
         // MARK: - Executables

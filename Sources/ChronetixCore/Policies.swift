@@ -1,0 +1,114 @@
+/// What a producer does when an edge's queue is full.
+public enum QueuePolicy: String, CaseIterable, Hashable, Sendable, Codable {
+    /// Wait for room: backpressure, never drops.
+    case block
+    /// Drop the oldest queued frame to make room; every drop is counted.
+    case dropOldest = "drop-oldest"
+    /// Keep only the newest frame; every frame replaced is counted as dropped.
+    case latest
+}
+
+/// The queue of one data edge.
+public struct QueueSpec: Hashable, Sendable, Codable {
+    /// The ring's data capacity in bytes.
+    public var capacityBytes: UInt64
+    /// What happens when it is full.
+    public var policy: QueuePolicy
+
+    public init(capacityBytes: UInt64, policy: QueuePolicy) {
+        self.capacityBytes = capacityBytes
+        self.policy = policy
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case capacityBytes = "capacity_bytes"
+        case policy
+    }
+}
+
+/// When a failed node is started again.
+public enum RestartMode: String, CaseIterable, Hashable, Sendable, Codable {
+    case never
+    case onFailure = "on-failure"
+    case always
+}
+
+/// A node's restart policy: when, how often, how fast, and when to give up.
+public struct RestartPolicy: Hashable, Sendable, Codable {
+    public var mode: RestartMode
+    /// The most restarts allowed over the run.
+    public var maxRestarts: Int
+    /// The first delay before a restart; it doubles on each restart up to ``backoffMaxNanoseconds``.
+    public var backoffBaseNanoseconds: UInt64
+    /// The longest delay between restarts.
+    public var backoffMaxNanoseconds: UInt64
+    /// The circuit breaker's window: `maxRestarts` failures within it open the breaker.
+    public var windowNanoseconds: UInt64
+
+    public init(
+        mode: RestartMode,
+        maxRestarts: Int,
+        backoffBaseNanoseconds: UInt64,
+        backoffMaxNanoseconds: UInt64,
+        windowNanoseconds: UInt64
+    ) {
+        self.mode = mode
+        self.maxRestarts = maxRestarts
+        self.backoffBaseNanoseconds = backoffBaseNanoseconds
+        self.backoffMaxNanoseconds = backoffMaxNanoseconds
+        self.windowNanoseconds = windowNanoseconds
+    }
+
+    /// The policy applied when a flow says nothing: no restarts.
+    public static let `default` = RestartPolicy(
+        mode: .never,
+        maxRestarts: 3,
+        backoffBaseNanoseconds: 100_000_000,
+        backoffMaxNanoseconds: 5_000_000_000,
+        windowNanoseconds: 60_000_000_000
+    )
+
+    private enum CodingKeys: String, CodingKey {
+        case mode = "policy"
+        case maxRestarts = "max"
+        case backoffBaseNanoseconds = "backoff_base_ns"
+        case backoffMaxNanoseconds = "backoff_max_ns"
+        case windowNanoseconds = "window_ns"
+    }
+}
+
+/// What a node does when processing one frame throws.
+public enum ErrorPolicy: String, CaseIterable, Hashable, Sendable, Codable {
+    /// Fail the node; its restart policy applies.
+    case propagate
+    /// Count the error and go on with the next frame.
+    case skipFrame = "skip-frame"
+    /// Count the error and emit the node's default frame instead.
+    case useDefault = "use-default"
+}
+
+/// Where a node's code comes from.
+public enum ArtifactKind: String, CaseIterable, Hashable, Sendable, Codable {
+    /// A node of Chronetix's standard library, run inside `chronetix-worker`.
+    case builtin
+    /// An external executable driven by `chronetix-worker` over its stdin and stdout.
+    case process
+}
+
+/// Who starts a node's worker.
+public enum NodeOrigin: String, CaseIterable, Hashable, Sendable, Codable {
+    /// The coordinator spawns the worker.
+    case `internal`
+    /// A person (or another tool) starts the worker and attaches it by hand.
+    case external
+}
+
+/// What a node is for, used to group nodes in reports and to choose defaults.
+public enum NodeCategory: String, CaseIterable, Hashable, Sendable, Codable {
+    /// Moves or transforms the flow's data.
+    case business
+    /// Observes the flow: statistics, logs, discarding sinks.
+    case system
+    /// Connects the flow to the outside world: files, external programs' I/O.
+    case resource
+}

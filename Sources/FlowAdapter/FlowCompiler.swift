@@ -1,0 +1,297 @@
+import ChronetixCore
+
+/// Checks a parsed flow as a graph (references, cycles, content types, sources) and builds the
+/// compiled flow.
+struct FlowCompiler {
+    var log: DiagnosticLog
+
+    mutating func compile(_ flow: ParsedFlow) -> CompiledFlow? {
+        let nodes = uniqueNodes(flow.nodes)
+        let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        checkReferences(nodes, byID: byID)
+        checkConnections(nodes)
+        checkCycles(nodes, byID: byID)
+        checkSources(nodes, flow: flow)
+        // Types resolve wherever the graph is acyclic, so a cycle does not hide mismatches elsewhere.
+        let outputTypes = resolveTypes(nodes, byID: byID)  // edge id -> type and schema version
+        let consumers = consumersByEdge(nodes, byID: byID)
+        for node in nodes {
+            for output in node.outputs where (consumers["\(node.id)/\(output.name)"] ?? []).isEmpty {
+                log.warning(
+                    output.position,
+                    "output '\(output.name)' of node '\(node.id)' is not used",
+                    hint: "its frames are counted and dropped; connect it or send it to a 'discard' node"
+                )
+            }
+        }
+        guard !log.hasErrors, let name = flow.name else { return nil }
+        return build(name: name, flow: flow, nodes: nodes, outputTypes: outputTypes, consumers: consumers)
+    }
+
+    // MARK: - Checks
+
+    private mutating func uniqueNodes(_ nodes: [ParsedNode]) -> [ParsedNode] {
+        var firstPosition: [String: SourcePosition] = [:]
+        var unique: [ParsedNode] = []
+        for node in nodes {
+            if let first = firstPosition[node.id] {
+                log.error(node.idPosition, "duplicate node id '\(node.id)' (first defined at \(first))")
+                continue
+            }
+            firstPosition[node.id] = node.idPosition
+            unique.append(node)
+        }
+        return unique
+    }
+
+    private mutating func checkReferences(_ nodes: [ParsedNode], byID: [String: ParsedNode]) {
+        for node in nodes {
+            for input in node.inputs {
+                guard let from = input.from else { continue }
+                guard let producer = byID[from.node] else {
+                    log.error(
+                        input.fromPosition,
+                        "input '\(input.port)' of node '\(node.id)' reads from node '\(from.node)', which is not in the flow",
+                        hint: Suggestions.closest(to: from.node, among: byID.keys.sorted()).map { "did you mean '\($0)'?" }
+                    )
+                    continue
+                }
+                if producer.kind != nil, !producer.outputs.contains(where: { $0.name == from.port }) {
+                    let names = producer.outputs.map(\.name)
+                    log.error(
+                        input.fromPosition,
+                        "node '\(producer.id)' (\(producer.kind?.name ?? "?")) has no output '\(from.port)'",
+                        hint: Suggestions.closest(to: from.port, among: names).map { "did you mean '\($0)'?" }
+                            ?? (names.isEmpty ? "it has no outputs" : "its outputs: " + names.joined(separator: ", "))
+                    )
+                }
+            }
+        }
+    }
+
+    private mutating func checkConnections(_ nodes: [ParsedNode]) {
+        for node in nodes {
+            guard let kind = node.kind else { continue }
+            if kind.hasNamedInputs {
+                if kind.role == .fanIn, node.inputs.isEmpty {
+                    log.error(node.kindPosition, "\(kind.name) node '\(node.id)' needs at least one input")
+                }
+                continue
+            }
+            for port in kind.inputs where !node.inputs.contains(where: { $0.port == port.name }) {
+                log.error(
+                    node.kindPosition,
+                    "input '\(port.name)' of node '\(node.id)' (\(kind.name)) is not connected",
+                    hint: "add  inputs: { \(port.name): NODE/OUTPUT }"
+                )
+            }
+        }
+    }
+
+    /// Reports each cycle once, as the path around it.
+    private mutating func checkCycles(_ nodes: [ParsedNode], byID: [String: ParsedNode]) {
+        enum Mark { case visiting, done }
+        var marks: [String: Mark] = [:]
+        var stack: [(id: String, via: SourcePosition)] = []
+        var reported = Set<[String]>()
+
+        func visit(_ node: ParsedNode, via: SourcePosition, log: inout DiagnosticLog) {
+            marks[node.id] = .visiting
+            stack.append((node.id, via))
+            // Follow edges downstream: from this node to every node that reads one of its outputs.
+            for consumer in nodes {
+                for input in consumer.inputs where input.from?.node == node.id {
+                    switch marks[consumer.id] {
+                    case .visiting:
+                        let start = stack.firstIndex(where: { $0.id == consumer.id })!  // visiting means on the stack
+                        let cycle = stack[start...].map(\.id)
+                        let rotation = cycle.indices.min(by: { cycle[$0] < cycle[$1] })!  // cycle is not empty
+                        let canonical = Array(cycle[rotation...] + cycle[..<rotation])
+                        if reported.insert(canonical).inserted {
+                            log.error(
+                                input.fromPosition,
+                                "the flow has a cycle: \((cycle + [consumer.id]).joined(separator: " -> "))",
+                                hint: "frames must flow one way; break the cycle"
+                            )
+                        }
+                    case nil:
+                        visit(consumer, via: input.fromPosition, log: &log)
+                    case .done:
+                        break
+                    }
+                }
+            }
+            stack.removeLast()
+            marks[node.id] = .done
+        }
+        for node in nodes where marks[node.id] == nil { visit(node, via: node.position, log: &log) }
+    }
+
+    private mutating func checkSources(_ nodes: [ParsedNode], flow: ParsedFlow) {
+        guard !nodes.isEmpty, nodes.allSatisfy({ $0.kind != nil }) else { return }
+        let hasSource = nodes.contains { node in
+            node.kind?.role == .source || (node.kind?.role == .process && node.inputs.isEmpty && !node.outputs.isEmpty)
+        }
+        if !hasSource {
+            log.error(
+                flow.nodesPosition,
+                "the flow has no source: no node produces frames without reading any",
+                hint: "add a source such as sine, random, counter or file-reader"
+            )
+        }
+    }
+
+    /// Resolves every output's content type in topological order and checks every input against it.
+    private mutating func resolveTypes(_ nodes: [ParsedNode], byID: [String: ParsedNode]) -> [String: (ContentType, UInt32)] {
+        var types: [String: (ContentType, UInt32)] = [:]
+        var resolved = Set<String>()
+        var remaining = nodes
+        while !remaining.isEmpty {
+            guard let index = remaining.firstIndex(where: { node in
+                node.inputs.allSatisfy { input in
+                    guard let from = input.from, byID[from.node] != nil else { return true }
+                    return resolved.contains(from.node)
+                }
+            }) else { break }  // the rest are on or downstream of a cycle, already reported
+            let node = remaining.remove(at: index)
+            resolved.insert(node.id)
+            guard let kind = node.kind else { continue }
+            var inputTypes: [(input: ParsedInput, type: ContentType, version: UInt32)] = []
+            for input in node.inputs {
+                guard let from = input.from, let (type, version) = types["\(from.node)/\(from.port)"] else { continue }
+                let accepted = input.contentType ?? kind.inputs.first(where: { $0.name == input.port || $0.name == "*" })?
+                    .contentType ?? .any
+                if !accepted.isWildcard, accepted != type {
+                    log.error(
+                        input.fromPosition,
+                        "content type mismatch: input '\(input.port)' of node '\(node.id)' (\(kind.name)) accepts "
+                            + "\(accepted) but \(from) produces \(type)"
+                    )
+                    continue
+                }
+                if let expected = input.schemaVersion, expected != version {
+                    log.error(
+                        input.fromPosition,
+                        "schema version mismatch: input '\(input.port)' of node '\(node.id)' expects \(accepted) "
+                            + "version \(expected) but \(from) produces version \(version)"
+                    )
+                    continue
+                }
+                inputTypes.append((input, type, version))
+            }
+            if kind.role == .fanIn, let first = inputTypes.first {
+                for other in inputTypes.dropFirst() where other.type != first.type || other.version != first.version {
+                    log.error(
+                        other.input.fromPosition,
+                        "merge node '\(node.id)' mixes content types: '\(first.input.port)' carries \(first.type) "
+                            + "but '\(other.input.port)' carries \(other.type)",
+                        hint: "every input of a merge must carry the same content type"
+                    )
+                }
+            }
+            for output in node.outputs {
+                let edge = "\(node.id)/\(output.name)"
+                if kind.artifact == .process {
+                    if let type = output.contentType { types[edge] = (type, output.schemaVersion ?? 1) }
+                    continue
+                }
+                guard let spec = kind.outputs.first(where: { $0.name == output.name }) else { continue }
+                if spec.contentType.isWildcard {
+                    // The output carries what the inputs carry (delay, merge).
+                    if let first = inputTypes.first { types[edge] = (first.type, first.version) }
+                } else {
+                    types[edge] = (spec.contentType, 1)
+                }
+            }
+        }
+        return types
+    }
+
+    private func consumersByEdge(_ nodes: [ParsedNode], byID: [String: ParsedNode]) -> [String: [PortReference]] {
+        var consumers: [String: [PortReference]] = [:]
+        for node in nodes {
+            for input in node.inputs {
+                guard let from = input.from, byID[from.node] != nil else { continue }
+                consumers[from.description, default: []].append(PortReference(node: node.id, port: input.port))
+            }
+        }
+        return consumers
+    }
+
+    // MARK: - Output
+
+    private func build(
+        name: String,
+        flow: ParsedFlow,
+        nodes: [ParsedNode],
+        outputTypes: [String: (ContentType, UInt32)],
+        consumers: [String: [PortReference]]
+    ) -> CompiledFlow {
+        let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var manifests: [NodeManifest] = []
+        var topics: [NodeTopics] = []
+        var edges: [DataEdge] = []
+        for node in nodes {
+            let kind = node.kind!  // compile stops before build when any kind is unknown
+            let inputs = node.inputs.map { input -> PortManifest in
+                let from = input.from!  // a malformed reference is an error, and errors stop before build
+                let (type, version) = outputTypes[from.description]!  // every output was resolved without errors
+                return PortManifest(name: input.port, contentType: type, schemaVersion: version, edge: from.description)
+            }
+            let outputs = node.outputs.map { output -> PortManifest in
+                let edge = "\(node.id)/\(output.name)"
+                let (type, version) = outputTypes[edge] ?? (.bytes, 1)  // an unresolvable output only when unused
+                return PortManifest(name: output.name, contentType: type, schemaVersion: version, edge: edge)
+            }
+            manifests.append(
+                NodeManifest(
+                    id: node.id,
+                    kind: kind.name,
+                    artifact: kind.artifact,
+                    origin: node.origin,
+                    category: kind.category,
+                    inputs: inputs,
+                    outputs: outputs,
+                    qos: node.qos,
+                    deadlineNanoseconds: node.deadlineNanoseconds,
+                    restart: node.restart,
+                    onError: node.onError,
+                    config: node.config,
+                    process: node.process
+                )
+            )
+            topics.append(
+                NodeTopics(
+                    node: node.id,
+                    publishes: [Topics.events(flow: name, node: node.id), Topics.metrics(flow: name, node: node.id)],
+                    subscribes: [Topics.control(flow: name), Topics.control(flow: name, node: node.id)]
+                )
+            )
+            for (output, port) in zip(node.outputs, outputs) {
+                let readers = consumers[port.edge] ?? []
+                let deadlines = readers.compactMap { byID[$0.node]?.deadlineNanoseconds }.filter { $0 > 0 }
+                edges.append(
+                    DataEdge(
+                        id: port.edge,
+                        from: PortReference(node: node.id, port: output.name),
+                        to: readers,
+                        contentType: port.contentType,
+                        schemaVersion: port.schemaVersion,
+                        queue: output.queue ?? node.queue,
+                        qos: node.qos,
+                        deadlineNanoseconds: deadlines.min() ?? 0
+                    )
+                )
+            }
+        }
+        let schemas = Set(edges.map { Schema(contentType: $0.contentType, version: $0.schemaVersion) }).sorted()
+        return CompiledFlow(
+            flow: name,
+            version: flow.version,
+            defaults: flow.defaults,
+            nodes: manifests,
+            routes: Routes(topics: topics, edges: edges),
+            schemas: schemas
+        )
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+import ChronetixCore
+
+@main
+struct ChronetixCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chronetix",
+        abstract: "Runs multi-process dataflows on one host.",
+        discussion: """
+            A flow file (YAML or JSON) names nodes, their kinds and config, and wires inputs to outputs as \
+            node/output. See docs/flow-file.md.
+            """,
+        version: Chronetix.version,
+        subcommands: [Validate.self, Compile.self, Graph.self, Nodes.self]
+    )
+}

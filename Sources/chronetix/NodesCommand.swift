@@ -1,0 +1,59 @@
+import ArgumentParser
+import ChronetixCore
+import FlowAdapter
+
+struct Nodes: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Lists the node kinds of the standard library: ports, content types and config keys."
+    )
+
+    @Argument(help: "Show only these kinds.")
+    var kinds: [String] = []
+
+    func run() throws {
+        for name in kinds where NodeCatalogue.kind(name) == nil {
+            let hint = Suggestions.closest(to: name, among: NodeCatalogue.kinds.map(\.name)).map { " (did you mean '\($0)'?)" }
+            throw ValidationError("unknown node kind '\(name)'\(hint ?? "")")
+        }
+        let selected = kinds.isEmpty ? NodeCatalogue.kinds : NodeCatalogue.kinds.filter { kinds.contains($0.name) }
+        var blocks: [String] = []
+        for kind in selected {
+            var lines = ["\(kind.name)  [\(kind.role.rawValue), \(kind.category.rawValue)]  \(kind.summary)"]
+            let inputs = kind.hasNamedInputs
+                ? "any named inputs (\(kind.inputs.first?.contentType.name ?? "any"))"
+                : kind.inputs.map { "\($0.name) (\($0.contentType))" }.joined(separator: ", ")
+            let outputs = kind.artifact == .process
+                ? "declared by the flow" : kind.outputs.map { "\($0.name) (\($0.contentType))" }.joined(separator: ", ")
+            lines.append("  inputs:  \(inputs.isEmpty ? "none" : inputs)")
+            lines.append("  outputs: \(outputs.isEmpty ? "none" : outputs)")
+            if kind.config.isEmpty {
+                lines.append("  config:  none")
+            } else {
+                lines.append("  config:")
+                let width = kind.config.map(\.name.count).max() ?? 0
+                for key in kind.config {
+                    let padded = key.name + String(repeating: " ", count: width - key.name.count)
+                    let fallback: String =
+                        switch key.defaultValue {
+                        case nil: "required"
+                        case .null?: "optional"
+                        case let value?: "default \(Self.describe(value, type: key.type))"
+                        }
+                    lines.append("    \(padded)  \(key.type.summary); \(fallback). \(key.summary)")
+                }
+            }
+            blocks.append(lines.joined(separator: "\n"))
+        }
+        print(blocks.joined(separator: "\n\n"))
+    }
+
+    private static func describe(_ value: StructuredValue, type: ConfigType) -> String {
+        switch (value, type) {
+        case (.integer(let bytes), .size): Quantity.formatSize(UInt64(bytes))
+        case (.integer(let nanoseconds), .duration): Quantity.formatDuration(UInt64(nanoseconds))
+        case (.string(let text), _): text
+        case (.map(let entries), _) where entries.isEmpty: "{}"
+        default: JSONText.write(value, style: .compact)
+        }
+    }
+}
