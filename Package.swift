@@ -65,9 +65,10 @@ let package = Package(
         .testTarget(
             name: "FlowAdapterTests",
             dependencies: ["ChronetixCore", "ChronetixCBOR", "FlowAdapter"],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
-        .testTarget(name: "CLITests", dependencies: ["ChronetixCore"]),
+        // Depends on the executables so that `swift test` builds them; the tests run them as processes.
+        .testTarget(name: "CLITests", dependencies: ["ChronetixCore", "chronetix", "chronetix-worker"]),
     ]
 )
 

@@ -22,8 +22,8 @@ public enum ConfigType: Hashable, Sendable {
     /// How the type reads in `chronetix nodes` and in messages.
     public var summary: String {
         switch self {
-        case .integer(let range): "integer \(Self.describe(range))"
-        case .number(let range): "number \(Self.describe(range))"
+        case .integer(let range): ["integer", Self.describe(range)].filter { !$0.isEmpty }.joined(separator: " ")
+        case .number(let range): ["number", Self.describe(range)].filter { !$0.isEmpty }.joined(separator: " ")
         case .string: "string"
         case .bool: "boolean"
         case .choice(let words): words.joined(separator: " | ")

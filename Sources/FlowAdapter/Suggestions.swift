@@ -2,7 +2,7 @@
 package enum Suggestions {
     /// The candidate closest to `word` by edit distance, when it is close enough to be a likely typo.
     package static func closest(to word: String, among candidates: some Sequence<String>) -> String? {
-        let limit = max(1, word.count / 3)
+        let limit = word.count <= 3 ? 1 : max(2, word.count / 3)  // short words: only one edit away
         var best: (candidate: String, distance: Int)?
         for candidate in candidates {
             let distance = editDistance(Array(word.lowercased()), Array(candidate.lowercased()))

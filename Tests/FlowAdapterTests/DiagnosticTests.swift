@@ -1,0 +1,158 @@
+import ChronetixCore
+import FlowAdapter
+import Testing
+
+/// One flow with one class of error: where it must be reported and what the message must say.
+struct BadFlow: CustomTestStringConvertible, Sendable {
+    let name: String
+    let text: String
+    let fileName: String
+    /// `LINE:COL: error: ` followed by this text must appear among the diagnostics.
+    let expected: String
+    let hint: String?
+
+    init(_ name: String, _ expected: String, hint: String? = nil, file: String = "flow.yaml", _ text: String) {
+        self.name = name
+        self.expected = expected
+        self.hint = hint
+        self.fileName = file
+        self.text = text
+    }
+
+    var testDescription: String { name }
+}
+
+private let prelude = "flow: f\nnodes:\n"
+
+@Suite struct DiagnosticTests {
+    static let cases: [BadFlow] = [
+        BadFlow("yaml syntax", "3:1: error: YAML syntax: did not find expected ',' or ']' (while parsing a flow sequence at 2:8)", "flow: f\nnodes: [a\n"),
+        BadFlow("json syntax", "1:23: error: JSON syntax: expected ':' after key \"nodes\", found '['", file: "flow.json", #"{"flow": "f", "nodes" [] }"#),
+        BadFlow("json trailing garbage", "1:15: error: JSON syntax: unexpected 'x' after the end of the document", file: "flow.json", #"{"flow": "f"} x"#),
+        BadFlow("unknown top-level key", "4:1: error: unknown key 'nodez' in the flow", hint: "did you mean 'nodes'?",
+            prelude + "  - { id: s, kind: sine }\nnodez: []\n"),
+        BadFlow("unknown node key", "3:26: error: unknown key 'confg' in node 's'", hint: "did you mean 'config'?",
+            prelude + "  - { id: s, kind: sine, confg: {} }\n"),
+        BadFlow("missing flow name", "1:1: error: the flow is missing the required key 'flow'",
+            "nodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("missing kind", "3:5: error: node 's' is missing the required key 'kind'", prelude + "  - id: s\n"),
+        BadFlow("missing required config", "5:5: error: node 'r' (file-reader) needs config key 'path'",
+            prelude + "  - id: r\n    kind: file-reader\n    config: { mode: lines }\n  - { id: d, kind: discard, inputs: { in: r/out } }\n"),
+        BadFlow("duplicate node id", "5:11: error: duplicate node id 's' (first defined at 3:9)",
+            prelude + "  - id: s\n    kind: sine\n  - { id: s, kind: sine }\n"),
+        BadFlow("unknown kind", "3:20: error: unknown node kind 'sinus'", hint: "did you mean 'sine'? (`chronetix nodes` lists every kind)",
+            prelude + "  - { id: s, kind: sinus }\n"),
+        BadFlow("input from a missing node", "4:43: error: input 'in' of node 'd' reads from node 'sorce', which is not in the flow",
+            hint: "did you mean 'source'?",
+            prelude + "  - { id: source, kind: sine }\n  - { id: d, kind: discard, inputs: { in: sorce/samples } }\n"),
+        BadFlow("input from a missing output", "4:43: error: node 'source' (sine) has no output 'sample'",
+            hint: "did you mean 'samples'?",
+            prelude + "  - { id: source, kind: sine }\n  - { id: d, kind: discard, inputs: { in: source/sample } }\n"),
+        BadFlow("malformed input reference", "4:43: error: input 'source' must name node/output",
+            prelude + "  - { id: source, kind: sine }\n  - { id: d, kind: discard, inputs: { in: source } }\n"),
+        BadFlow("cycle", "4:54: error: the flow has a cycle: a -> b -> a",
+            prelude + "  - { id: s, kind: sine }\n  - { id: a, kind: merge, inputs: { x: s/samples, y: b/out } }\n"
+                + "  - { id: b, kind: scale, inputs: { in: a/out } }\n"),
+        BadFlow("port fed twice (yaml)", "error: key 'in' appears more than once in the same map",
+            prelude + "  - { id: s, kind: sine }\n  - id: d\n    kind: discard\n    inputs:\n      in: s/samples\n      in: s/samples\n"),
+        BadFlow("port fed twice (json)", "error: input port 'in' of node 'd' is fed twice", file: "flow.json",
+            #"{"flow": "f", "nodes": [{"id": "s", "kind": "sine"}, {"id": "d", "kind": "discard", "inputs": {"in": "s/samples", "in": "s/samples"}}]}"#),
+        BadFlow("input not connected", "3:20: error: input 'in' of node 'g' (scale) is not connected",
+            prelude + "  - { id: g, kind: scale }\n  - { id: s, kind: sine }\n"),
+        BadFlow("unknown input port", "4:37: error: scale has no input port 'inn'", hint: "did you mean 'in'?",
+            prelude + "  - { id: s, kind: sine }\n  - { id: g, kind: scale, inputs: { inn: s/samples } }\n"),
+        BadFlow("content type mismatch", "4:41: error: content type mismatch: input 'in' of node 'g' (scale) accepts f64 but c/out produces bytes",
+            prelude + "  - { id: c, kind: counter }\n  - { id: g, kind: scale, inputs: { in: c/out } }\n"),
+        BadFlow("merge mixes types", "5:50: error: merge node 'm' mixes content types: 'a' carries bytes but 'b' carries f64",
+            prelude + "  - { id: c, kind: counter }\n  - { id: s, kind: sine }\n"
+                + "  - { id: m, kind: merge, inputs: { a: c/out, b: s/samples } }\n"),
+        BadFlow("unknown config key", "3:36: error: sine has no config key 'chanels'", hint: "did you mean 'channels'?",
+            prelude + "  - { id: s, kind: sine, config: { chanels: 2 } }\n"),
+        BadFlow("config of the wrong type", "3:46: error: config 'channels' of sine must be an integer, found a string",
+            prelude + "  - { id: s, kind: sine, config: { channels: two } }\n"),
+        BadFlow("config out of range", "3:46: error: config 'channels' of sine must be integer 1..4096, found 0",
+            prelude + "  - { id: s, kind: sine, config: { channels: 0 } }\n"),
+        BadFlow("yes is not a boolean", "4:60: error: config 'append' of file-writer must be true or false, found a string",
+            hint: "YAML 1.2 reads 'yes' as a string: write true or false",
+            prelude + "  - { id: s, kind: sine }\n  - { id: w, kind: file-writer, config: { path: x, append: yes }, inputs: { in: s/samples } }\n"),
+        BadFlow("bad duration", "2:23: error: 'deadline': unknown unit 'sec' in '5sec'",
+            "flow: f\ndefaults: { deadline: 5sec }\nnodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("duration without unit", "2:23: error: 'deadline' must be a duration like 50ms, found an integer",
+            hint: "add a unit: 50ms, 50s, ... (ns, us, ms, s, m)",
+            "flow: f\ndefaults: { deadline: 50 }\nnodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("bad size", "2:32: error: 'capacity': unknown unit 'MB' in '1MB'",
+            "flow: f\ndefaults: { queue: { capacity: 1MB } }\nnodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("size out of range", "2:32: error: 'capacity' must be between 1KiB and 4GiB, found 8GiB",
+            "flow: f\ndefaults: { queue: { capacity: 8GiB } }\nnodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("no source", "2:1: error: the flow has no source",
+            prelude + "  - { id: a, kind: scale, inputs: { in: b/out } }\n  - { id: b, kind: scale, inputs: { in: a/out } }\n"),
+        BadFlow("empty nodes", "2:8: error: 'nodes' is empty", "flow: f\nnodes: []\n"),
+        BadFlow("bad flow name", "1:7: error: flow name 'My_Flow' must be", "flow: My_Flow\nnodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("process output without a type", "5:15: error: output 'out' of process node 'p' needs a content type",
+            prelude + "  - id: p\n    kind: process\n    outputs: [out]\n    config: { command: [cat] }\n"),
+        BadFlow("unsupported version", "2:10: error: flow-file version 2 is not supported",
+            "flow: f\nversion: 2\nnodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("alias bomb", "error: the document expands to more than 100000 values",
+            "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+                + "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"),
+        BadFlow("deep nesting", "error: nesting deeper than 64 levels", "flow: " + String(repeating: "[", count: 5000)),
+        BadFlow("not a map", "1:1: error: a flow file is a map with the keys 'flow' and 'nodes', not a list", "- a\n- b\n"),
+    ]
+
+    @Test(arguments: cases)
+    func reportsTheErrorWithItsPosition(_ flow: BadFlow) {
+        let error = #expect(throws: CompileError.self) {
+            try FlowAdapter.compile(text: flow.text, fileName: flow.fileName)
+        }
+        guard let error else { return }
+        #expect(error.code == .invalid)
+        let errors = error.diagnostics.filter { $0.severity == .error }
+        let rendered = errors.map { "\($0.position): \($0.severity.rawValue): \($0.message)" }
+        #expect(rendered.contains { $0.contains(flow.expected) }, "got:\n\(rendered.joined(separator: "\n"))")
+        if let hint = flow.hint {
+            #expect(errors.contains { $0.hint == hint }, "hints: \(errors.compactMap(\.hint))")
+        }
+        for diagnostic in error.diagnostics {
+            #expect(diagnostic.description.hasPrefix("\(flow.fileName):\(diagnostic.position.line):\(diagnostic.position.column): "))
+        }
+    }
+
+    @Test func reportsEveryProblemInOnePass() throws {
+        let text = prelude + """
+              - { id: s, kind: sinus }
+              - { id: g, kind: scale, confg: {} }
+              - { id: g, kind: scale }
+              - { id: d, kind: discard, inputs: { in: nowhere/out } }
+            """
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(text: text, fileName: "f.yaml") }
+        let messages = error.diagnostics.map(\.message)
+        #expect(messages.contains { $0.contains("unknown node kind 'sinus'") })
+        #expect(messages.contains { $0.contains("unknown key 'confg'") })
+        #expect(messages.contains { $0.contains("duplicate node id 'g'") })
+        #expect(messages.contains { $0.contains("node 'nowhere'") })
+        #expect(error.diagnostics.map(\.position) == error.diagnostics.map(\.position).sorted())
+    }
+
+    @Test func unusedOutputsAreWarningsNotErrors() throws {
+        let compilation = try FlowAdapter.compile(text: prelude + "  - { id: s, kind: sine }\n", fileName: "f.yaml")
+        #expect(compilation.warnings.count == 1)
+        #expect(compilation.warnings.first?.severity == .warning)
+        #expect(compilation.warnings.first?.message == "output 'samples' of node 's' is not used")
+        #expect(compilation.flow.routes.edges.first?.to == [])
+    }
+
+    @Test func oversizedFilesAreRefusedBeforeParsing() throws {
+        let limits = SourceLimits(maxFileBytes: 64)
+        let error = try #require(throws: CompileError.self) {
+            try FlowAdapter.compile(text: prelude + String(repeating: "# padding\n", count: 10), fileName: "f.yaml", limits: limits)
+        }
+        #expect(error.code == .unreadable)
+        #expect(error.diagnostics.first?.message == "the flow file is larger than 64 bytes")
+    }
+
+    @Test func missingFilesAreUnreadable() throws {
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: "/nonexistent/flow.yaml") }
+        #expect(error.code == .unreadable)
+        #expect(error.description == "/nonexistent/flow.yaml:1:1: error: no such file")
+    }
+}
