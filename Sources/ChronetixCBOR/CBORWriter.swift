@@ -236,12 +236,13 @@ public struct CBORWriter: ~Copyable {
     ///   - words: Trace id high, trace id low, parent id; written big-endian.
     ///   - flags: The flags byte.
     package mutating func writeTraceParentBytes(version: UInt8, _ words: (UInt64, UInt64, UInt64), flags: UInt8) {
-        guard reserve(1 + 26) else { return }
-        // Safe: `reserve` guaranteed 27 writable bytes at `base + count`.
+        // The head of a 26-byte string takes 2 bytes (0x58 0x1a): 26 is above the 23 that fit in one.
+        guard reserve(2 + 26) else { return }
+        // Safe: `reserve` guaranteed 28 writable bytes at `base + count`.
         advance(
             unsafe cbor_encode_bytestring_start(26, (base + count).assumingMemoryBound(to: UInt8.self), remaining)
         )
-        // Safe: the 26 bytes written below lie within the 27 reserved.
+        // Safe: the head took 2 bytes, so the 26 written below lie within the 28 reserved.
         unsafe base.storeBytes(of: version, toByteOffset: count, as: UInt8.self)
         unsafe base.storeBytes(of: words.0.bigEndian, toByteOffset: count + 1, as: UInt64.self)
         unsafe base.storeBytes(of: words.1.bigEndian, toByteOffset: count + 9, as: UInt64.self)
