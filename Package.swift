@@ -59,6 +59,10 @@ let package = Package(
             ]
         ),
 
+        // MARK: - Fuzzing
+        // libFuzzer target for the CBOR decoders; scripts/fuzz-cbor.sh builds it with -sanitize=fuzzer.
+        .executableTarget(name: "cbor-fuzz", dependencies: ["ChronetixCore", "ChronetixCBOR"]),
+
         // MARK: - Tests
         .testTarget(name: "ChronetixCoreTests", dependencies: ["ChronetixCore", "CChronetix"]),
         .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR"]),

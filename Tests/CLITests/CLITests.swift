@@ -1,0 +1,112 @@
+import ChronetixCore
+import Foundation
+import Testing
+
+@Suite(.serialized) struct CLITests {
+    @Test func bothExecutablesReportTheSameVersion() throws {
+        let coordinator = try CommandRunner.run("chronetix", ["--version"])
+        let worker = try CommandRunner.run("chronetix-worker", ["--version"])
+        #expect(coordinator.status == 0)
+        #expect(worker.status == 0)
+        #expect(coordinator.output.trimmingCharacters(in: .whitespacesAndNewlines) == Chronetix.version)
+        #expect(worker.output == coordinator.output)
+    }
+
+    @Test func validateExitsZeroOnAValidFlow() throws {
+        let result = try CommandRunner.run(["validate", "examples/sensor-chain.yaml"])
+        #expect(result.status == 0)
+        #expect(result.output == "examples/sensor-chain.yaml: flow 'sensor-chain' is valid: 3 nodes, 2 edges\n")
+        #expect(result.standardError.isEmpty)
+    }
+
+    @Test func validateExits65WithEveryErrorOnStandardError() throws {
+        let file = try TemporaryFile(contents: "flow: f\nnodes:\n  - { id: s, kind: sinus }\n  - { id: t, kidn: sine }\n")
+        let result = try CommandRunner.run(["validate", file.path])
+        #expect(result.status == 65)
+        #expect(result.output.isEmpty)
+        #expect(result.standardError.contains("\(file.path):3:20: error: unknown node kind 'sinus'"))
+        #expect(result.standardError.contains("    hint: did you mean 'sine'?"))
+        #expect(result.standardError.contains("\(file.path):4:14: error: unknown key 'kidn' in node 't'"))
+        #expect(!result.standardError.contains("Fatal error"))
+    }
+
+    @Test func validateExits66OnAnUnreadableFile() throws {
+        let result = try CommandRunner.run(["validate", "/nonexistent/flow.yaml"])
+        #expect(result.status == 66)
+        #expect(result.standardError.hasPrefix("/nonexistent/flow.yaml:1:1: error: no such file"))
+        let directory = try CommandRunner.run(["validate", "/tmp"])
+        #expect(directory.status == 66)
+    }
+
+    @Test func compileWritesJSONAndCBORThatAgreeAcrossSyntaxes() throws {
+        let yaml = try CommandRunner.run(["compile", "examples/sensor-chain.yaml"])
+        let json = try CommandRunner.run(["compile", "examples/sensor-chain.json"])
+        #expect(yaml.status == 0)
+        #expect(yaml.standardOutput == json.standardOutput)
+        #expect(yaml.output.hasPrefix("{\n  \"format\": 1,\n  \"flow\": \"sensor-chain\","))
+        let yamlCBOR = try CommandRunner.run(["compile", "--format", "cbor", "examples/sensor-chain.yaml"])
+        let jsonCBOR = try CommandRunner.run(["compile", "--format", "cbor", "examples/sensor-chain.json"])
+        #expect(yamlCBOR.status == 0)
+        #expect(yamlCBOR.standardOutput == jsonCBOR.standardOutput)
+        #expect(yamlCBOR.standardOutput.first == 0xA7)  // a map of the seven top-level keys
+    }
+
+    @Test func compileWritesToAFileWithDashO() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-cli-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: output) }  // absent when the command failed
+        let result = try CommandRunner.run(["compile", "examples/sensor-chain.yaml", "-o", output.path])
+        #expect(result.status == 0)
+        #expect(result.output.isEmpty)
+        let stdout = try CommandRunner.run(["compile", "examples/sensor-chain.yaml"])
+        #expect(try Data(contentsOf: output) == stdout.standardOutput)
+        let unwritable = try CommandRunner.run(["compile", "examples/sensor-chain.yaml", "-o", "/nonexistent/dir/out.json"])
+        #expect(unwritable.status == 73)
+    }
+
+    @Test func graphDrawsDotAndMermaid() throws {
+        let dot = try CommandRunner.run(["graph", "examples/sensor-chain.yaml"])
+        #expect(dot.status == 0)
+        #expect(dot.output.hasPrefix("digraph \"sensor-chain\" {"))
+        #expect(dot.output.contains("\"source\":\"out_samples\" -> \"gain\":\"in_in\" [label=\"samples: f64, 1MiB block\""))
+        let mermaid = try CommandRunner.run(["graph", "--format", "mermaid", "examples/sensor-chain.yaml"])
+        #expect(mermaid.status == 0)
+        #expect(mermaid.output.hasPrefix("flowchart LR\n"))
+        #expect(mermaid.output.contains("n0 -->|\"samples: f64, 1MiB block → in\"| n1"))
+        let invalid = try CommandRunner.run(["graph", "/nonexistent.yaml"])
+        #expect(invalid.status == 66)
+    }
+
+    @Test func nodesListsTheCatalogue() throws {
+        let result = try CommandRunner.run(["nodes"])
+        #expect(result.status == 0)
+        for kind in ["sine", "random", "counter", "file-reader", "scale", "filter", "window", "delay", "merge", "stats",
+            "file-writer", "log", "discard", "process"]
+        {
+            #expect(result.output.contains("\n\(kind)  [") || result.output.hasPrefix("\(kind)  ["), "\(kind)")
+        }
+        let one = try CommandRunner.run(["nodes", "scale"])
+        #expect(one.output.hasPrefix("scale  [map, business]"))
+        #expect(one.output.contains("factor  number; default 1.0."))
+        let unknown = try CommandRunner.run(["nodes", "scael"])
+        #expect(unknown.status != 0)
+        #expect(unknown.standardError.contains("unknown node kind 'scael' (did you mean 'scale'?)"))
+    }
+
+    @Test func badArgumentsAreUsageErrorsNotCrashes() throws {
+        let result = try CommandRunner.run(["compile", "--format", "xml", "examples/sensor-chain.yaml"])
+        #expect(result.status == 64)
+        #expect(result.standardError.contains("xml"))
+    }
+}
+
+/// A file in the temporary directory, removed when the value is released.
+final class TemporaryFile {
+    let path: String
+
+    init(contents: String, suffix: String = ".yaml") throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-test-\(UUID())\(suffix)").path
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }  // best effort: the OS cleans /tmp too
+}
