@@ -536,9 +536,9 @@ struct FlowParser {
             }
             return .string(text)
         case .duration:
-            return duration(node, what: what).flatMap { Int64(exactly: $0) }.map { .integer($0) }
+            return duration(node, what: what).map { .integer(Int64($0)) }  // duration() keeps it within Int64
         case .size(let range):
-            return size(node, what: what, range: range).flatMap { Int64(exactly: $0) }.map { .integer($0) }
+            return size(node, what: what, range: range).map { .integer(Int64($0)) }  // ranges end far below Int64.max
         case .stringList:
             guard let items = node.items else {
                 log.error(node.position, "\(what) must be a list of strings, found \(node.kindDescription)")
@@ -629,12 +629,19 @@ struct FlowParser {
             )
             return nil
         }
+        let nanoseconds: UInt64
         do {
-            return try Quantity.parseDuration(text)
+            nanoseconds = try Quantity.parseDuration(text)
         } catch {
             log.error(node.position, "\(what): \(Self.describe(error, text: text, units: "ns, us, ms, s, m"))")
             return nil
         }
+        // Compiled documents hold signed 64-bit integers: refuse what would not fit there (about 292 years).
+        guard nanoseconds <= UInt64(Int64.max) else {
+            log.error(node.position, "\(what): '\(text)' is too long (at most \(Int64.max)ns, about 292 years)")
+            return nil
+        }
+        return nanoseconds
     }
 
     private mutating func size(_ node: SourceNode, what: String, range: ClosedRange<UInt64>) -> UInt64? {
