@@ -9,6 +9,9 @@ import Yams
 ///   a "billion laughs" file is refused instead of exhausting memory.
 /// - Flow-collection nesting is checked before Yams sees the text (Yams composes recursively), and the
 ///   composed tree is checked against ``SourceLimits/maxDepth``.
+/// - Complex keys (`? key`) and aliases used as keys (`*name: value`) are refused before Yams sees the
+///   text: Yams hashes every key to find duplicates, and hashing an alias of an alias of … takes time
+///   exponential in the file's size. Flow files need neither.
 package enum YAMLSourceLoader {
     package struct LoadError: Error, Sendable {
         package var position: SourcePosition
@@ -19,7 +22,7 @@ package enum YAMLSourceLoader {
     /// Loads the single document in `text`.
     /// - Throws: ``LoadError`` for a syntax error or a document over the limits.
     package static func load(_ text: String, limits: SourceLimits = .default) throws(LoadError) -> SourceNode {
-        try checkFlowNesting(text, limit: limits.maxDepth)
+        try prescreen(text, nestingLimit: limits.maxDepth)
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -172,48 +175,101 @@ package enum YAMLSourceLoader {
         return characters.isEmpty
     }
 
-    /// Refuses text whose `[`/`{` nesting (outside quotes and comments) goes deeper than `limit`, before Yams'
-    /// recursive composer could overflow the stack on it. Brackets inside plain scalars may be over-counted,
+    /// Refuses, before Yams' composer sees it, text whose `[`/`{` nesting (outside quotes and comments) goes
+    /// deeper than `limit` (the composer recurses and could overflow the stack), and text with complex keys
+    /// or aliases as keys (see the type's documentation). Brackets inside plain scalars may be over-counted,
     /// which only makes the check stricter on very unusual files.
-    private static func checkFlowNesting(_ text: String, limit: Int) throws(LoadError) {
+    private static func prescreen(_ text: String, nestingLimit limit: Int) throws(LoadError) {
+        let bytes = Array(text.utf8)
         var depth = 0
         var line = 1
-        var column = 0
+        var lineStart = 0
         var quote: UInt8?
-        var inComment = false
-        var previous: UInt8 = UInt8(ascii: " ")
-        for byte in text.utf8 {
-            column += byte & 0xC0 == 0x80 ? 0 : 1
-            defer { previous = byte }
+        var lastSignificant: UInt8?  // the last non-blank byte on this line outside quotes; nil at its start
+        func position(_ index: Int) -> SourcePosition {
+            SourcePosition(line: line, column: bytes[lineStart..<index].reduce(1) { $1 & 0xC0 == 0x80 ? $0 : $0 + 1 })
+        }
+        func isBlank(_ index: Int) -> Bool {
+            index >= bytes.count || [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r")]
+                .contains(bytes[index])
+        }
+        /// Whether a token may start here: at the start of a line's content, or after an indicator.
+        var atTokenStart: Bool {
+            guard let last = lastSignificant else { return true }
+            return [UInt8(ascii: "-"), UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: ","), UInt8(ascii: ":"),
+                UInt8(ascii: "?")].contains(last)
+        }
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            defer { index += 1 }
             if byte == UInt8(ascii: "\n") {
                 line += 1
-                column = 0
-                inComment = false
+                lineStart = index + 1
+                lastSignificant = nil
+                if quote == UInt8(ascii: "'") || quote == UInt8(ascii: "\"") { continue }  // quoted scalars may span lines
                 continue
             }
-            if inComment { continue }
             if let open = quote {
-                if byte == open && previous != UInt8(ascii: "\\") { quote = nil }
+                if byte == UInt8(ascii: "\\"), open == UInt8(ascii: "\"") {
+                    index += 1  // skip the escaped byte
+                } else if byte == open {
+                    quote = nil
+                    lastSignificant = byte
+                }
                 continue
             }
             switch byte {
-            case UInt8(ascii: "#") where previous == UInt8(ascii: " ") || previous == UInt8(ascii: "\t") || column == 1:
-                inComment = true
-            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+                continue
+            case UInt8(ascii: "#") where index == lineStart || isBlank(index - 1):
+                // A comment runs to the end of the line.
+                while index + 1 < bytes.count, bytes[index + 1] != UInt8(ascii: "\n") { index += 1 }
+                continue
+            case UInt8(ascii: "\""), UInt8(ascii: "'") where atTokenStart:
                 quote = byte
+            case UInt8(ascii: "?") where atTokenStart && isBlank(index + 1):
+                throw LoadError(
+                    position: position(index),
+                    message: "complex keys ('? key') are not supported in flow files",
+                    hint: "write keys as plain strings"
+                )
+            case UInt8(ascii: "*") where atTokenStart:
+                // An alias: its name runs to a blank or a flow indicator; a ':' after it makes it a key.
+                let start = index
+                var end = index + 1
+                while end < bytes.count, !isBlank(end), ![UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}")]
+                    .contains(bytes[end])
+                {
+                    end += 1
+                }
+                var next = end
+                while next < bytes.count, bytes[next] == UInt8(ascii: " ") || bytes[next] == UInt8(ascii: "\t") {
+                    next += 1
+                }
+                if next < bytes.count, bytes[next] == UInt8(ascii: ":"), isBlank(next + 1) || next + 1 < bytes.count
+                    && [UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}")].contains(bytes[next + 1])
+                {
+                    throw LoadError(
+                        position: position(start),
+                        message: "an alias may not be used as a key",
+                        hint: "aliases as keys can make a small file take exponential time to read; write the key out"
+                    )
+                }
+                index = end - 1
+                lastSignificant = UInt8(ascii: "a")  // an alias is a scalar-like token
+                continue
             case UInt8(ascii: "["), UInt8(ascii: "{"):
                 depth += 1
                 guard depth <= limit else {
-                    throw LoadError(
-                        position: SourcePosition(line: line, column: column),
-                        message: "nesting deeper than \(limit) levels",
-                        hint: nil
-                    )
+                    throw LoadError(position: position(index), message: "nesting deeper than \(limit) levels", hint: nil)
                 }
             case UInt8(ascii: "]"), UInt8(ascii: "}"):
                 depth = max(0, depth - 1)
-            default: break
+            default:
+                break
             }
+            lastSignificant = byte
         }
     }
 

@@ -99,11 +99,16 @@ private let prelude = "flow: f\nnodes:\n"
         BadFlow("alias bomb", "error: the document expands to more than 100000 values",
             "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
                 + "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"),
+        BadFlow("alias as a key", "2:6: error: an alias may not be used as a key",
+            "flow: f\nx: { *a : 1 }\nnodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("alias key bomb", "10:6: error: complex keys ('? key') are not supported in flow files",
+            (["a0: &a0 [x,x,x,x,x,x,x,x,x,x]"] + (1...8).map { "a\($0): &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 10)
+                .joined(separator: ",") + "]" } + ["m: { ? *a8 : 1, ? *a8 : 2 }"]).joined(separator: "\n")),
         BadFlow("deep nesting", "error: nesting deeper than 64 levels", "flow: " + String(repeating: "[", count: 5000)),
         BadFlow("not a map", "1:1: error: a flow file is a map with the keys 'flow' and 'nodes', not a list", "- a\n- b\n"),
     ]
 
-    @Test(arguments: cases)
+    @Test(.timeLimit(.minutes(1)), arguments: cases)
     func reportsTheErrorWithItsPosition(_ flow: BadFlow) {
         let error = #expect(throws: CompileError.self) {
             try FlowAdapter.compile(text: flow.text, fileName: flow.fileName)
@@ -135,6 +140,19 @@ private let prelude = "flow: f\nnodes:\n"
         #expect(messages.contains { $0.contains("duplicate node id 'g'") })
         #expect(messages.contains { $0.contains("node 'nowhere'") })
         #expect(error.diagnostics.map(\.position) == error.diagnostics.map(\.position).sorted())
+    }
+
+    @Test func questionMarksAndAsterisksInsideScalarsAreFine() throws {
+        let text = "flow: f\ndescription: is it ok ? yes *really* 2 * 3\nnodes:\n  - id: s\n    kind: sine\n"
+            + "    description: '? and *a: 1 are quoted here'\n  - { id: d, kind: discard, inputs: { in: s/samples } }\n"
+        #expect(try FlowAdapter.compile(text: text, fileName: "f.yaml").flow.nodes.count == 2)
+    }
+
+    @Test func aliasesAsValuesExpandNormally() throws {
+        let text = "flow: f\ndefaults:\n  queue: &q { capacity: 4KiB, policy: latest }\nnodes:\n  - id: s\n    kind: sine\n"
+            + "    queue: *q\n  - { id: d, kind: discard, inputs: { in: s/samples } }\n"
+        let flow = try FlowAdapter.compile(text: text, fileName: "f.yaml").flow
+        #expect(flow.routes.edges.first?.queue == QueueSpec(capacityBytes: 4096, policy: .latest))
     }
 
     @Test func unusedOutputsAreWarningsNotErrors() throws {
