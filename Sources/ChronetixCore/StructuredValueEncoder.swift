@@ -81,14 +81,6 @@ private struct TreeEncoding: Encoder {
     }
 }
 
-private struct IndexKey: CodingKey {
-    var stringValue: String { "\(intValue ?? 0)" }
-    var intValue: Int?
-    init(_ index: Int) { self.intValue = index }
-    init?(stringValue: String) { nil }
-    init?(intValue: Int) { self.intValue = intValue }
-}
-
 private struct KeyedTreeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let box: TreeBox
     let codingPath: [any CodingKey]
@@ -218,4 +210,13 @@ private struct SingleTreeContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt32) throws { set(try encoding.integer(value)) }
     mutating func encode(_ value: UInt64) throws { set(try encoding.integer(value)) }
     mutating func encode(_ value: some Encodable) throws { try encoding.encodeValue(value) }
+}
+
+/// The coding-path key of a list element, shared by the tree encoder and decoder.
+struct IndexKey: CodingKey {
+    var stringValue: String { "\(intValue ?? 0)" }
+    var intValue: Int?
+    init(_ index: Int) { self.intValue = index }
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { self.intValue = intValue }
 }

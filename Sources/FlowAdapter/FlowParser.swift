@@ -121,11 +121,7 @@ struct FlowParser {
 
     private mutating func parseDefaults(_ node: SourceNode) -> FlowDefaults {
         var defaults = FlowDefaults.builtIn
-        guard node.entries != nil else {
-            log.error(node.position, "'defaults' must be a map, found \(node.kindDescription)")
-            return defaults
-        }
-        checkKeys(node, allowed: Self.defaultsKeys, in: "'defaults'")
+        guard section(node, named: "'defaults'", allowed: Self.defaultsKeys) else { return defaults }
         if let entry = node["qos"], let qos = qos(entry.value) { defaults.qos = qos }
         if let entry = node["deadline"], let deadline = duration(entry.value, what: "'deadline'") {
             defaults.deadlineNanoseconds = deadline
@@ -383,15 +379,8 @@ struct FlowParser {
     }
 
     private mutating func parseQueue(_ node: SourceNode, base: QueueSpec) -> QueueSpec? {
-        guard node.entries != nil else {
-            log.error(
-                node.position,
-                "'queue' must be a map, found \(node.kindDescription)",
-                hint: "for example  queue: { capacity: 1MiB, policy: block }"
-            )
-            return nil
-        }
-        checkKeys(node, allowed: Self.queueKeys, in: "'queue'")
+        guard section(node, named: "'queue'", allowed: Self.queueKeys, example: "queue: { capacity: 1MiB, policy: block }")
+        else { return nil }
         var queue = base
         if let entry = node["capacity"], let bytes = size(entry.value, what: "'capacity'", range: Self.queueCapacityRange) {
             queue.capacityBytes = bytes
@@ -403,15 +392,8 @@ struct FlowParser {
     }
 
     private mutating func parseRestart(_ node: SourceNode, base: RestartPolicy) -> RestartPolicy? {
-        guard node.entries != nil else {
-            log.error(
-                node.position,
-                "'restart' must be a map, found \(node.kindDescription)",
-                hint: "for example  restart: { policy: on-failure, max: 3 }"
-            )
-            return nil
-        }
-        checkKeys(node, allowed: Self.restartKeys, in: "'restart'")
+        guard section(node, named: "'restart'", allowed: Self.restartKeys, example: "restart: { policy: on-failure, max: 3 }")
+        else { return nil }
         var restart = base
         if let entry = node["policy"], let mode = choice(entry.value, RestartMode.self, what: "restart 'policy'") {
             restart.mode = mode
@@ -710,6 +692,22 @@ struct FlowParser {
     }
 
     // MARK: - Keys
+
+    /// Checks that a section is a map and reports its unknown keys; false (after reporting) when it is not a map.
+    private mutating func section(_ node: SourceNode, named name: String, allowed: [String], example: String? = nil)
+        -> Bool
+    {
+        guard node.entries != nil else {
+            log.error(
+                node.position,
+                "\(name) must be a map, found \(node.kindDescription)",
+                hint: example.map { "for example  \($0)" }
+            )
+            return false
+        }
+        checkKeys(node, allowed: allowed, in: name)
+        return true
+    }
 
     /// Reports every key of `node` not in `allowed`, with a did-you-mean, and every key given twice.
     private mutating func checkKeys(_ node: SourceNode, allowed: [String], in context: String) {

@@ -226,7 +226,8 @@ package enum YAMLSourceLoader {
                 // A comment runs to the end of the line.
                 while index + 1 < bytes.count, bytes[index + 1] != UInt8(ascii: "\n") { index += 1 }
                 continue
-            case UInt8(ascii: "\""), UInt8(ascii: "'") where atTokenStart:
+            case UInt8(ascii: "\"") where atTokenStart, UInt8(ascii: "'") where atTokenStart:
+                // A quote opens a quoted scalar only where a token starts: `it's` is a plain scalar.
                 quote = byte
             case UInt8(ascii: "?") where atTokenStart && isBlank(index + 1):
                 throw LoadError(

@@ -101,6 +101,8 @@ private let prelude = "flow: f\nnodes:\n"
                 + "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"),
         BadFlow("alias as a key", "2:6: error: an alias may not be used as a key",
             "flow: f\nx: { *a : 1 }\nnodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("alias as a key after a stray quote", "3:6: error: an alias may not be used as a key",
+            "flow: f\ndescription: 5\" wide\nx: { *a : 1 }\nnodes:\n  - { id: s, kind: sine }\n"),
         BadFlow("alias key bomb", "10:6: error: complex keys ('? key') are not supported in flow files",
             (["a0: &a0 [x,x,x,x,x,x,x,x,x,x]"] + (1...8).map { "a\($0): &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 10)
                 .joined(separator: ",") + "]" } + ["m: { ? *a8 : 1, ? *a8 : 2 }"]).joined(separator: "\n")),
@@ -145,7 +147,8 @@ private let prelude = "flow: f\nnodes:\n"
     @Test func questionMarksAndAsterisksInsideScalarsAreFine() throws {
         let text = "flow: f\ndescription: is it ok ? yes *really* 2 * 3\nnodes:\n  - id: s\n    kind: sine\n"
             + "    description: '? and *a: 1 are quoted here'\n  - { id: d, kind: discard, inputs: { in: s/samples } }\n"
-        #expect(try FlowAdapter.compile(text: text, fileName: "f.yaml").flow.nodes.count == 2)
+            + "  - { id: e, kind: discard, description: it's 5\" wide, inputs: { in: s/samples } }\n"
+        #expect(try FlowAdapter.compile(text: text, fileName: "f.yaml").flow.nodes.count == 3)
     }
 
     @Test func aliasesAsValuesExpandNormally() throws {
