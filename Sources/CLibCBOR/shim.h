@@ -166,7 +166,10 @@ static inline void cx_cbor_on_break(void *_Nonnull context) {
 /// `CX_CBOR_STATUS_TRUNCATED` without touching those bytes. In C because it builds the callback table
 /// libcbor requires (see the file comment).
 static inline cx_cbor_head cx_cbor_decode_head(const uint8_t *_Nonnull bytes, size_t length) {
-    const struct cbor_callbacks callbacks = {
+    // A function-local `static const`, not a header variable: built once at compile time instead of
+    // 24 pointer stores on every call (measurable: ~13 calls per envelope), immutable, and private
+    // to the one translation unit (ChronetixCBOR's Clang module) that emits this inline function.
+    static const struct cbor_callbacks callbacks = {
         .uint8 = cx_cbor_on_uint8,
         .uint16 = cx_cbor_on_uint16,
         .uint32 = cx_cbor_on_uint32,

@@ -115,6 +115,31 @@ extension Envelope {
         }
     }
 
+    /// Decodes an envelope from an array; the same as the generic initializer, without its generic
+    /// overhead across module boundaries.
+    /// - Parameters:
+    ///   - bytes: Exactly one CBOR map.
+    ///   - limits: The size and nesting bounds.
+    /// - Throws: As ``init(cbor:limits:)-(some Collection<UInt8>,_)``.
+    public init(cbor bytes: [UInt8], limits: CBORLimits = .default) throws(CodecError) {
+        // Safe: the raw view covers the array's storage for the closure's duration.
+        self = try unsafe bytes.withUnsafeBytes { buffer in
+            Result { () throws(CodecError) in try unsafe Envelope(unsafeCBOR: buffer, limits: limits) }
+        }.get()
+    }
+
+    /// Decodes an envelope straight from caller memory, such as a ring slot or a receive buffer.
+    /// - Parameters:
+    ///   - buffer: Exactly one CBOR map; only read during the call.
+    ///   - limits: The size and nesting bounds.
+    /// - Throws: As ``init(cbor:limits:)-(some Collection<UInt8>,_)``.
+    /// - Warning: `buffer` must be valid and not mutated for the duration of the call.
+    public init(unsafeCBOR buffer: UnsafeRawBufferPointer, limits: CBORLimits = .default) throws(CodecError) {
+        self = try unsafe CBOR.withReader(unsafeBuffer: buffer, limits: limits) { (reader) throws(CodecError) in
+            try Envelope.read(from: &reader, copyingPayload: true).envelope
+        }
+    }
+
     /// Decodes an envelope but leaves ``payload`` empty, returning where the payload's bytes are in
     /// `bytes` instead of copying them.
     /// - Parameters:
@@ -148,7 +173,17 @@ extension Envelope {
         guard reader.limits.maxDepth >= 1 else {
             throw UnsafeCBORReader.tooDeep(at: mapHead.offset, limit: reader.limits.maxDepth)
         }
-        var envelope = Envelope(id: 0, topic: "")
+        // Fields are gathered in locals and the envelope is built once, at the end.
+        var id: UInt64 = 0
+        var topic = ""
+        var contentType = ""
+        var schemaVersion: UInt32 = 0
+        var deadlineNanoseconds: UInt64 = 0
+        var priority = QoSClass.normal
+        var traceParent: TraceParent?
+        var traceState: String?
+        var headers: [Header] = []
+        var payload: [UInt8] = []
         var payloadRange = 0..<0
         var seen: UInt64 = 0
         var previousKey: UInt64?
@@ -169,40 +204,40 @@ extension Envelope {
             if key < 64 { seen |= 1 << key }
             switch key {
             case EnvelopeKey.id:
-                envelope.id = try field(key) { (reader) throws(CodecError) in try reader.readUnsigned() }
+                id = try field(key) { (reader) throws(CodecError) in try reader.readUnsigned() }
             case EnvelopeKey.topic:
-                envelope.topic = try field(key) { (reader) throws(CodecError) in try reader.readText() }
+                topic = try field(key) { (reader) throws(CodecError) in try reader.readText() }
             case EnvelopeKey.contentType:
-                envelope.contentType = try field(key) { (reader) throws(CodecError) in try reader.readText() }
+                contentType = try field(key) { (reader) throws(CodecError) in try reader.readText() }
             case EnvelopeKey.schemaVersion:
                 let head = try reader.readHead()
                 let value = try unsigned(head, key: key)
                 guard value <= UInt64(UInt32.max) else {
                     throw CodecError(.outOfRange, "schema_ver \(value) exceeds UInt32.max", offset: head.offset)
                 }
-                envelope.schemaVersion = UInt32(value)
+                schemaVersion = UInt32(value)
             case EnvelopeKey.deadlineNanoseconds:
-                envelope.deadlineNanoseconds = try field(key) { (reader) throws(CodecError) in
+                deadlineNanoseconds = try field(key) { (reader) throws(CodecError) in
                     try reader.readUnsigned()
                 }
             case EnvelopeKey.priority:
                 let head = try reader.readHead()
                 let value = try unsigned(head, key: key)
-                guard value <= 3, let priority = QoSClass(rawValue: UInt8(value)) else {
+                guard value <= 3, let decoded = QoSClass(rawValue: UInt8(value)) else {
                     throw CodecError(.outOfRange, "priority \(value) is not in 0...3", offset: head.offset)
                 }
-                envelope.priority = priority
+                priority = decoded
             case EnvelopeKey.traceParent:
-                envelope.traceParent = try readTraceParent(from: &reader)
+                traceParent = try readTraceParent(from: &reader)
             case EnvelopeKey.traceState:
-                envelope.traceState = try field(key) { (reader) throws(CodecError) in try reader.readText() }
+                traceState = try field(key) { (reader) throws(CodecError) in try reader.readText() }
             case EnvelopeKey.headers:
-                envelope.headers = try readHeaders(from: &reader)
+                headers = try readHeaders(from: &reader)
             case EnvelopeKey.payload:
                 let head = try reader.readHead()
                 guard head.kind == .bytes else { throw wrongType(of: key, expected: "a byte string", found: head) }
                 payloadRange = head.contentRange
-                if copyingPayload { envelope.payload = reader.bytes(of: head) }
+                if copyingPayload { payload = reader.bytes(of: head) }
             default:
                 // An envelope field from a newer Chronetix: skipped, but still validated.
                 try reader.skipValue(depth: 1)
@@ -217,6 +252,18 @@ extension Envelope {
                 offset: mapHead.offset
             )
         }
+        let envelope = Envelope(
+            id: id,
+            topic: topic,
+            contentType: contentType,
+            schemaVersion: schemaVersion,
+            deadlineNanoseconds: deadlineNanoseconds,
+            priority: priority,
+            traceParent: traceParent,
+            traceState: traceState,
+            headers: headers,
+            payload: payload
+        )
         return (envelope, payloadRange)
 
         /// Runs a typed read and rewrites a type mismatch to name the field.

@@ -243,12 +243,47 @@ package struct UnsafeCBORReader {
     /// - Returns: The string.
     /// - Throws: `.invalidUTF8`.
     package func text(of head: Head) throws(CodecError) -> String {
-        // Safe: `contentRange` was computed by `readHead` within `bytes`.
+        // Safe: `contentRange` was computed by `readHead` within `bytes`, which holds plain bytes, so
+        // viewing them as `UInt8` is valid for this call.
         let content = unsafe UnsafeRawBufferPointer(rebasing: bytes[head.contentRange])
-        guard let string = unsafe String(validating: content, as: UTF8.self) else {
-            throw CodecError(.invalidUTF8, "text string of \(content.count) bytes is not valid UTF-8", offset: head.offset)
+            .assumingMemoryBound(to: UInt8.self)
+        // `String(validating:as:)` goes through unspecialised generic code (metadata lookups on every
+        // call). `String(decoding:as:)` has a fast path for a UInt8 buffer but repairs invalid input
+        // with U+FFFD; the repaired string is valid UTF-8, so it equals the input byte for byte
+        // exactly when the input was valid.
+        let string = unsafe String(decoding: content, as: UTF8.self)
+        // ASCII (the common case) is valid as is. Otherwise: a repair replaces 1-3 bytes by 3, so a
+        // length change proves invalid input, and equal lengths need the byte comparison, run over
+        // contiguous storage (small strings are spilled to the stack).
+        guard string.utf8.count == content.count else {
+            throw Self.invalidUTF8(at: head.offset, count: content.count)
         }
+        if unsafe Self.isASCII(content) { return string }
+        guard unsafe string.utf8.withContiguousStorageIfAvailable({ unsafe $0.elementsEqual(content) }) == true
+        else { throw Self.invalidUTF8(at: head.offset, count: content.count) }
         return string
+    }
+
+    private static func invalidUTF8(at offset: Int, count: Int) -> CodecError {
+        CodecError(.invalidUTF8, "text string of \(count) bytes is not valid UTF-8", offset: offset)
+    }
+
+    /// Whether every byte is below 0x80, eight bytes at a time.
+    private static func isASCII(_ content: UnsafeBufferPointer<UInt8>) -> Bool {
+        let raw = UnsafeRawBufferPointer(content)
+        var index = 0
+        var bits: UInt64 = 0
+        while index + 8 <= raw.count {
+            // Safe: `index + 8 <= raw.count`; unaligned loads of plain bytes are valid.
+            bits |= unsafe raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            index += 8
+        }
+        while index < raw.count {
+            // Safe: `index < raw.count`.
+            bits |= UInt64(unsafe raw[index])
+            index += 1
+        }
+        return bits & 0x8080_8080_8080_8080 == 0
     }
 
     /// Copies a byte string's content.

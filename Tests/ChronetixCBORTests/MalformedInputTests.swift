@@ -51,6 +51,8 @@ struct MalformedInputTests {
         .init(name: "invalid UTF-8 continuation", bytes: hex("62 c3 28"), code: .invalidUTF8),
         .init(name: "UTF-8 surrogate", bytes: hex("63 ed a0 80"), code: .invalidUTF8),
         .init(name: "overlong UTF-8", bytes: hex("62 c0 80"), code: .invalidUTF8),
+        .init(name: "cut 4-byte sequence (its repair keeps the length)", bytes: hex("64 f0 90 80 41"), code: .invalidUTF8),
+        .init(name: "lone continuation byte after ASCII", bytes: hex("69 6161616161616161 80"), code: .invalidUTF8),
         .init(name: "invalid UTF-8 in a map key", bytes: hex("a1 61 ff 01"), code: .invalidUTF8),
         .init(name: "duplicate map key", bytes: hex("a2 6161 01 6161 02"), code: .duplicateKey),
         .init(
