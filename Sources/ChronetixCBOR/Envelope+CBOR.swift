@@ -208,7 +208,13 @@ extension Envelope {
             case EnvelopeKey.topic:
                 topic = try field(key) { (reader) throws(CodecError) in try reader.readText() }
             case EnvelopeKey.contentType:
-                contentType = try field(key) { (reader) throws(CodecError) in try reader.readText() }
+                let head = try reader.readHead()
+                guard head.kind == .text else { throw wrongType(of: key, expected: "a text string", found: head) }
+                if let known = knownMediaType(head, in: reader) {
+                    contentType = known
+                } else {
+                    contentType = try reader.text(of: head)
+                }
             case EnvelopeKey.schemaVersion:
                 let head = try reader.readHead()
                 let value = try unsigned(head, key: key)
@@ -278,6 +284,26 @@ extension Envelope {
                 error.message = "\(EnvelopeKey.name(key)): \(error.message)"
                 throw error
             }
+        }
+    }
+
+    /// The media types of ``ContentType/all``: string literals, so returning one allocates nothing.
+    private static let knownMediaTypes: [String] = ContentType.all.map(\.mediaType)
+
+    /// The shared literal equal to a text item's bytes, when it is one of the known media types: the
+    /// common content types then decode without allocating a String (they are longer than the 15
+    /// bytes Swift stores inline).
+    private static func knownMediaType(_ head: UnsafeCBORReader.Head, in reader: UnsafeCBORReader) -> String? {
+        // Safe: `withContent` scopes the view to this closure; the known strings are valid UTF-8, so
+        // byte equality also proves the input valid.
+        unsafe reader.withContent(of: head) { content in
+            for known in knownMediaTypes where known.utf8.count == content.count {
+                let isEqual = unsafe known.utf8.withContiguousStorageIfAvailable { known in
+                    unsafe known.elementsEqual(content)
+                }
+                if isEqual == true { return known }
+            }
+            return nil
         }
     }
 
