@@ -24,7 +24,8 @@ package enum EnvelopeKey {
     package static let payload: UInt64 = 9
 
     /// The keys every envelope carries, as a bit set.
-    package static let requiredMask: UInt64 = 1 << id | 1 << topic | 1 << contentType | 1 << schemaVersion
+    package static let requiredMask: UInt64 =
+        1 << id | 1 << topic | 1 << contentType | 1 << schemaVersion
         | 1 << priority | 1 << payload
 
     /// The field name of a key, for error messages.
@@ -279,10 +280,11 @@ extension Envelope {
         ) throws(CodecError) -> T {
             do {
                 return try body(&reader)
-            } catch where error.code == .typeMismatch {
-                var error = error
-                error.message = "\(EnvelopeKey.name(key)): \(error.message)"
-                throw error
+            } catch {
+                guard error.code == .typeMismatch else { throw error }
+                var named = error
+                named.message = "\(EnvelopeKey.name(key)): \(error.message)"
+                throw named
             }
         }
     }

@@ -61,7 +61,8 @@ extension CBOR {
     ///   - depth: How many arrays and maps enclose it.
     /// - Returns: The value.
     /// - Throws: As ``decodeValue(_:limits:)``.
-    package static func readValue(from reader: inout UnsafeCBORReader, depth: Int) throws(CodecError) -> StructuredValue {
+    package static func readValue(from reader: inout UnsafeCBORReader, depth: Int) throws(CodecError) -> StructuredValue
+    {
         let head = try reader.readHead()
         switch head.kind {
         case .unsigned, .negative:

@@ -28,7 +28,24 @@ package struct UnsafeCBORReader {
 
     /// The kinds of item the reader hands out; indefinite lengths, tags and `undefined` never get here.
     package enum Kind: Hashable, Sendable {
-        case unsigned, negative, bytes, text, array, map, float, bool, null
+        /// Major type 0; the value is the head's argument.
+        case unsigned
+        /// Major type 1; the value is `-1 - argument`.
+        case negative
+        /// A definite byte string; `argument` is its length.
+        case bytes
+        /// A definite text string; `argument` is its length.
+        case text
+        /// A definite array; `argument` is its element count.
+        case array
+        /// A definite map; `argument` is its entry count.
+        case map
+        /// A half, single or double float, in `number`.
+        case float
+        /// `false` or `true` (`argument` 0 or 1).
+        case bool
+        /// `null`.
+        case null
 
         /// For error messages: "expected a text string, found an array".
         package var name: String {
@@ -116,7 +133,11 @@ package struct UnsafeCBORReader {
         case .CX_CBOR_KIND_BOOL: kind = .bool
         case .CX_CBOR_KIND_NULL: kind = .null
         case .CX_CBOR_KIND_TAG:
-            throw CodecError(.tagNotAllowed, "tag \(decoded.argument) where an untagged item was expected", offset: start)
+            throw CodecError(
+                .tagNotAllowed,
+                "tag \(decoded.argument) where an untagged item was expected",
+                offset: start
+            )
         case .CX_CBOR_KIND_UNDEFINED:
             throw CodecError(.typeMismatch, "`undefined` is not a Chronetix value", offset: start)
         case .CX_CBOR_KIND_INDEFINITE:

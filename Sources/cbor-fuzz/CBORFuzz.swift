@@ -45,7 +45,11 @@ func equivalent(_ lhs: StructuredValue, _ rhs: StructuredValue) -> Bool {
 
 /// Valid messages for libFuzzer to start mutating from.
 func seedCorpus() -> [[UInt8]] {
-    let traceParent = TraceParent(traceIDHigh: 0x4BF9_2F35_77B3_4DA6, traceIDLow: 0xA3CE_929D_0E0E_4736, parentID: 0xF067)
+    let traceParent = TraceParent(
+        traceIDHigh: 0x4BF9_2F35_77B3_4DA6,
+        traceIDLow: 0xA3CE_929D_0E0E_4736,
+        parentID: 0xF067
+    )
     let envelopes = [
         Envelope(id: 1, topic: "flow.a.b", payload: [1, 2, 3]),
         Envelope(
@@ -73,39 +77,39 @@ func seedCorpus() -> [[UInt8]] {
 }
 
 #if CBOR_FUZZ
-/// libFuzzer's entry point.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    // libFuzzer passes a valid buffer of `size` bytes (or NULL with size 0) for the call's duration.
-    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-    checkOneInput(bytes)
-    return 0
-}
-#else
-@main
-enum CBORFuzzReplay {
-    static func main() {
-        if CommandLine.arguments.dropFirst().first == "--print-seeds" {
-            for seed in seedCorpus() { print(seed.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()) }
-            return
-        }
-        var count = 0
-        while let line = readLine() {
-            let digits = Array(line.utf8.filter { $0 != UInt8(ascii: " ") })
-            var bytes: [UInt8] = []
-            var index = 0
-            while index + 1 < digits.count {
-                guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else {
-                    print("not hex: \(line)")
-                    return
-                }
-                bytes.append(byte)
-                index += 2
-            }
-            checkOneInput(bytes)
-            count += 1
-        }
-        print("replayed \(count) inputs without a finding")
+    /// libFuzzer's entry point.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        // libFuzzer passes a valid buffer of `size` bytes (or NULL with size 0) for the call's duration.
+        let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+        checkOneInput(bytes)
+        return 0
     }
-}
+#else
+    @main
+    enum CBORFuzzReplay {
+        static func main() {
+            if CommandLine.arguments.dropFirst().first == "--print-seeds" {
+                for seed in seedCorpus() { print(seed.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()) }
+                return
+            }
+            var count = 0
+            while let line = readLine() {
+                let digits = Array(line.utf8.filter { $0 != UInt8(ascii: " ") })
+                var bytes: [UInt8] = []
+                var index = 0
+                while index + 1 < digits.count {
+                    guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else {
+                        print("not hex: \(line)")
+                        return
+                    }
+                    bytes.append(byte)
+                    index += 2
+                }
+                checkOneInput(bytes)
+                count += 1
+            }
+            print("replayed \(count) inputs without a finding")
+        }
+    }
 #endif

@@ -51,7 +51,11 @@ struct MalformedInputTests {
         .init(name: "invalid UTF-8 continuation", bytes: hex("62 c3 28"), code: .invalidUTF8),
         .init(name: "UTF-8 surrogate", bytes: hex("63 ed a0 80"), code: .invalidUTF8),
         .init(name: "overlong UTF-8", bytes: hex("62 c0 80"), code: .invalidUTF8),
-        .init(name: "cut 4-byte sequence (its repair keeps the length)", bytes: hex("64 f0 90 80 41"), code: .invalidUTF8),
+        .init(
+            name: "cut 4-byte sequence (its repair keeps the length)",
+            bytes: hex("64 f0 90 80 41"),
+            code: .invalidUTF8
+        ),
         .init(name: "lone continuation byte after ASCII", bytes: hex("69 6161616161616161 80"), code: .invalidUTF8),
         .init(name: "invalid UTF-8 in a map key", bytes: hex("a1 61 ff 01"), code: .invalidUTF8),
         .init(name: "duplicate map key", bytes: hex("a2 6161 01 6161 02"), code: .duplicateKey),
@@ -78,7 +82,12 @@ struct MalformedInputTests {
             bytes: [UInt8](repeating: 0xFF, count: (1 << 20) + 1),
             code: .tooLarge
         ),
-        .init(name: "message beyond a small maxBytes", bytes: hex("6461626364"), code: .tooLarge, limits: CBORLimits(maxBytes: 4)),
+        .init(
+            name: "message beyond a small maxBytes",
+            bytes: hex("6461626364"),
+            code: .tooLarge,
+            limits: CBORLimits(maxBytes: 4)
+        ),
     ]
 
     @Test(arguments: documentCases)
@@ -120,7 +129,11 @@ struct MalformedInputTests {
     // MARK: - Envelope fields
 
     /// Writes a valid envelope map, letting `override` replace the value of one key (or drop it).
-    static func envelopeBytes(replacing key: UInt64, drop: Bool = false, with value: (inout CBORWriter) -> Void = { _ in })
+    static func envelopeBytes(
+        replacing key: UInt64,
+        drop: Bool = false,
+        with value: (inout CBORWriter) -> Void = { _ in }
+    )
         -> [UInt8]
     {
         let fields: [(UInt64, (inout CBORWriter) -> Void)] = [
@@ -132,12 +145,15 @@ struct MalformedInputTests {
             (5, { $0.writeUnsigned(1) }),
             (6, { $0.writeBytes(fullEnvelope.traceParent!.binary) }),
             (7, { $0.writeText("state") }),
-            (8, {
-                $0.writeArrayHeader(count: 1)
-                $0.writeArrayHeader(count: 2)
-                $0.writeText("n")
-                $0.writeText("v")
-            }),
+            (
+                8,
+                {
+                    $0.writeArrayHeader(count: 1)
+                    $0.writeArrayHeader(count: 2)
+                    $0.writeText("n")
+                    $0.writeText("v")
+                }
+            ),
             (9, { $0.writeBytes([1, 2, 3]) }),
         ]
         var writer = CBORWriter()
@@ -172,16 +188,26 @@ struct MalformedInputTests {
         for key in UInt64(0)...9 {
             for (name, write) in wrongTypes where name == expected[key] || name == "null" {
                 cases.append(
-                    .init(name: "key \(key) as \(name)", bytes: envelopeBytes(replacing: key, with: write), code: .typeMismatch)
+                    .init(
+                        name: "key \(key) as \(name)",
+                        bytes: envelopeBytes(replacing: key, with: write),
+                        code: .typeMismatch
+                    )
                 )
             }
         }
         for key: UInt64 in [0, 1, 2, 3, 5, 9] {
-            cases.append(.init(name: "missing key \(key)", bytes: envelopeBytes(replacing: key, drop: true), code: .missingKey))
+            cases.append(
+                .init(name: "missing key \(key)", bytes: envelopeBytes(replacing: key, drop: true), code: .missingKey)
+            )
         }
         cases += [
             .init(name: "priority 4", bytes: envelopeBytes(replacing: 5) { $0.writeUnsigned(4) }, code: .outOfRange),
-            .init(name: "priority 2^40", bytes: envelopeBytes(replacing: 5) { $0.writeUnsigned(1 << 40) }, code: .outOfRange),
+            .init(
+                name: "priority 2^40",
+                bytes: envelopeBytes(replacing: 5) { $0.writeUnsigned(1 << 40) },
+                code: .outOfRange
+            ),
             .init(
                 name: "schema_ver 2^32",
                 bytes: envelopeBytes(replacing: 3) { $0.writeUnsigned(1 << 32) },
@@ -222,7 +248,9 @@ struct MalformedInputTests {
             ),
             .init(
                 name: "topic with invalid UTF-8",
-                bytes: envelopeBytes(replacing: 1) { writer in hex("62 c3 28").withUnsafeBytes { writer.writeEncoded($0) } },
+                bytes: envelopeBytes(replacing: 1) { writer in
+                    hex("62 c3 28").withUnsafeBytes { writer.writeEncoded($0) }
+                },
                 code: .invalidUTF8
             ),
             .init(
@@ -254,5 +282,15 @@ struct MalformedInputTests {
     func rejectsMalformedEnvelope(_ testCase: Case) {
         let error = codecError { _ = try Envelope(cbor: testCase.bytes, limits: testCase.limits) }
         #expect(error?.code == testCase.code, "\(error.map { "\($0)" } ?? "decoded successfully")")
+    }
+}
+
+extension MalformedInputTests {
+    @Test func namesTheEnvelopeFieldWithTheWrongType() {
+        let topicAsNull = Self.envelopeBytes(replacing: 1) { $0.writeNull() }
+        let error = codecError { _ = try Envelope(cbor: topicAsNull) }
+        #expect(error?.message == "topic: expected a text string, found null")
+        let priorityAsText = Self.envelopeBytes(replacing: 5) { $0.writeText("high") }
+        #expect(codecError { _ = try Envelope(cbor: priorityAsText) }?.message.hasPrefix("priority: ") == true)
     }
 }

@@ -64,7 +64,8 @@ struct PropertyTests {
             case .delete where !bytes.isEmpty:
                 bytes.remove(at: position)
             case .replace where !bytes.isEmpty:
-                bytes[position] = [0x00, 0x17, 0x18, 0x1B, 0x5F, 0x7F, 0x9F, 0xBF, 0xC0, 0xF7, 0xFF, 0xF9][random.int(0...11)]
+                bytes[position] =
+                    [0x00, 0x17, 0x18, 0x1B, 0x5F, 0x7F, 0x9F, 0xBF, 0xC0, 0xF7, 0xFF, 0xF9][random.int(0...11)]
             case .duplicateRange where !bytes.isEmpty:
                 let end = min(bytes.count, position + random.int(1...16))
                 bytes.insert(contentsOf: bytes[position..<end], at: end)
@@ -101,7 +102,8 @@ struct PropertyTests {
 
     @Test func mutatedEnvelopesFailCleanlyOrStayConsistent() {
         var random = SplitMix64(seed: propertySeed ^ 0x3118)
-        let seeds = [CBOR.encode(fullEnvelope), CBOR.encode(minimalEnvelope)]
+        let seeds =
+            [CBOR.encode(fullEnvelope), CBOR.encode(minimalEnvelope)]
             + (0..<30).map { _ in CBOR.encode(random.envelope()) }
         for iteration in 0..<6000 {
             let mutated = Self.mutate(seeds[iteration % seeds.count], using: &random)

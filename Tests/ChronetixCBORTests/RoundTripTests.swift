@@ -47,7 +47,11 @@ struct RoundTripTests {
     }
 
     @Test func roundTripsAOneMebibytePayloadWithinRaisedLimits() throws {
-        let envelope = Envelope(id: 9, topic: "bulk", payload: (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let envelope = Envelope(
+            id: 9,
+            topic: "bulk",
+            payload: (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        )
         let bytes = CBOR.encode(envelope)
         #expect(try Envelope(cbor: bytes, limits: CBORLimits(maxBytes: 2 << 20)) == envelope)
         #expect(codecError { _ = try Envelope(cbor: bytes) }?.code == .tooLarge)

@@ -3,7 +3,7 @@ import ChronetixCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough to drive property tests.
@@ -25,7 +25,7 @@ struct SplitMix64: RandomNumberGenerator {
 /// failure message's seed reproduces the run.
 let propertySeed: UInt64 = {
     #if canImport(Glibc)
-    if let raw = getenv("CHRONETIX_TEST_SEED"), let seed = UInt64(String(cString: raw)) { return seed }
+        if let raw = getenv("CHRONETIX_TEST_SEED"), let seed = UInt64(String(cString: raw)) { return seed }
     #endif
     return 0xC0DE_C0DE_2026
 }()
@@ -136,7 +136,12 @@ extension SplitMix64 {
             deadlineNanoseconds: chance(50) ? 0 : next(),
             priority: QoSClass(rawValue: UInt8(int(0...3)))!,
             traceParent: chance(50)
-                ? TraceParent(traceIDHigh: next(), traceIDLow: next() | 1, parentID: next() | 1, flags: UInt8(int(0...255)))
+                ? TraceParent(
+                    traceIDHigh: next(),
+                    traceIDLow: next() | 1,
+                    parentID: next() | 1,
+                    flags: UInt8(int(0...255))
+                )
                 : nil,
             traceState: chance(40) ? string(maxCount: 30) : nil,
             headers: chance(50) ? (0..<int(1...4)).map { _ in .init(string(maxCount: 8), string(maxCount: 12)) } : [],
