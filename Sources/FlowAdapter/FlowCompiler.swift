@@ -252,10 +252,10 @@ struct FlowCompiler {
                     category: kind.category,
                     inputs: inputs,
                     outputs: outputs,
-                    qos: node.qos,
-                    deadlineNanoseconds: node.deadlineNanoseconds,
-                    restart: node.restart,
-                    onError: node.onError,
+                    qos: node.policies.qos,
+                    deadlineNanoseconds: node.policies.deadlineNanoseconds,
+                    restart: node.policies.restart,
+                    onError: node.policies.onError,
                     config: node.config,
                     process: node.process
                 )
@@ -269,7 +269,7 @@ struct FlowCompiler {
             )
             for (output, port) in zip(node.outputs, outputs) {
                 let readers = consumers[port.edge] ?? []
-                let deadlines = readers.compactMap { byID[$0.node]?.deadlineNanoseconds }.filter { $0 > 0 }
+                let deadlines = readers.compactMap { byID[$0.node]?.policies.deadlineNanoseconds }.filter { $0 > 0 }
                 edges.append(
                     DataEdge(
                         id: port.edge,
@@ -277,8 +277,8 @@ struct FlowCompiler {
                         to: readers,
                         contentType: port.contentType,
                         schemaVersion: port.schemaVersion,
-                        queue: output.queue ?? node.queue,
-                        qos: node.qos,
+                        queue: output.queue ?? node.policies.queue,
+                        qos: node.policies.qos,
                         deadlineNanoseconds: deadlines.min() ?? 0
                     )
                 )

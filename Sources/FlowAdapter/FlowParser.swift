@@ -38,12 +38,9 @@ struct ParsedNode {
     var process: ProcessSpec?
     var inputs: [ParsedInput] = []
     var outputs: [ParsedOutput] = []
-    var qos: QoSClass
-    var deadlineNanoseconds: UInt64
-    var restart: RestartPolicy
-    var onError: ErrorPolicy
+    /// QoS, deadline, queue, restart and error policy: the flow's defaults overridden by the node's keys.
+    var policies: FlowDefaults
     var origin: NodeOrigin = .internal
-    var queue: QueueSpec
 }
 
 /// Reads a ``SourceNode`` tree into a ``ParsedFlow``, reporting every problem it can see locally
@@ -120,8 +117,13 @@ struct FlowParser {
     // MARK: - Sections
 
     private mutating func parseDefaults(_ node: SourceNode) -> FlowDefaults {
-        var defaults = FlowDefaults.builtIn
-        guard section(node, named: "'defaults'", allowed: Self.defaultsKeys) else { return defaults }
+        guard section(node, named: "'defaults'", allowed: Self.defaultsKeys) else { return .builtIn }
+        return parsePolicies(node, base: .builtIn)
+    }
+
+    /// Reads the keys a node shares with `defaults` (qos, deadline, queue, restart, on_error) over `base`.
+    private mutating func parsePolicies(_ node: SourceNode, base: FlowDefaults) -> FlowDefaults {
+        var defaults = base
         if let entry = node["qos"], let qos = qos(entry.value) { defaults.qos = qos }
         if let entry = node["deadline"], let deadline = duration(entry.value, what: "'deadline'") {
             defaults.deadlineNanoseconds = deadline
@@ -182,24 +184,9 @@ struct FlowParser {
             idPosition: idPosition,
             kind: kind,
             kindPosition: kindPosition,
-            qos: defaults.qos,
-            deadlineNanoseconds: defaults.deadlineNanoseconds,
-            restart: defaults.restart,
-            onError: defaults.onError,
-            queue: defaults.queue
+            policies: parsePolicies(node, base: defaults)
         )
         if let entry = node["description"] { _ = string(entry.value, what: "'description'") }  // checked, not kept
-        if let entry = node["qos"], let qos = qos(entry.value) { parsed.qos = qos }
-        if let entry = node["deadline"], let deadline = duration(entry.value, what: "'deadline'") {
-            parsed.deadlineNanoseconds = deadline
-        }
-        if let entry = node["queue"], let queue = parseQueue(entry.value, base: defaults.queue) { parsed.queue = queue }
-        if let entry = node["restart"], let restart = parseRestart(entry.value, base: defaults.restart) {
-            parsed.restart = restart
-        }
-        if let entry = node["on_error"], let policy = choice(entry.value, ErrorPolicy.self, what: "'on_error'") {
-            parsed.onError = policy
-        }
         if let entry = node["origin"], let origin = choice(entry.value, NodeOrigin.self, what: "'origin'") {
             parsed.origin = origin
         }
@@ -217,7 +204,7 @@ struct FlowParser {
         }
         if let entry = node["inputs"] { parsed.inputs = parseInputs(entry.value, kind: kind, label: label) }
         if let entry = node["outputs"] {
-            parsed.outputs = parseOutputs(entry.value, kind: kind, label: label, defaultQueue: parsed.queue)
+            parsed.outputs = parseOutputs(entry.value, kind: kind, label: label, defaultQueue: parsed.policies.queue)
         } else if let kind, kind.artifact != .process {
             parsed.outputs = kind.outputs.map {
                 ParsedOutput(name: $0.name, position: node.position, contentType: nil, schemaVersion: nil, queue: nil)
