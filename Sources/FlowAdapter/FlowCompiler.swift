@@ -10,10 +10,11 @@ struct FlowCompiler {
         let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         checkReferences(nodes, byID: byID)
         checkConnections(nodes)
-        checkCycles(nodes, byID: byID)
+        let readers = downstream(nodes, byID: byID)
+        checkCycles(nodes, readers: readers)
         checkSources(nodes, flow: flow)
         // Types resolve wherever the graph is acyclic, so a cycle does not hide mismatches elsewhere.
-        let outputTypes = resolveTypes(nodes, byID: byID)  // edge id -> type and schema version
+        let outputTypes = resolveTypes(nodes, byID: byID, readers: readers)  // edge id -> type and schema version
         let consumers = consumersByEdge(nodes, byID: byID)
         for node in nodes {
             for output in node.outputs where (consumers["\(node.id)/\(output.name)"] ?? []).isEmpty {
@@ -88,43 +89,62 @@ struct FlowCompiler {
         }
     }
 
+    /// For each producing node, the nodes that read it and where each such input names it, in file order.
+    /// A node reading one producer through several inputs appears once per input.
+    private func downstream(_ nodes: [ParsedNode], byID: [String: ParsedNode]) -> [String: [(consumer: String, at: SourcePosition)]] {
+        var readers: [String: [(consumer: String, at: SourcePosition)]] = [:]
+        for consumer in nodes {
+            for input in consumer.inputs {
+                guard let from = input.from, byID[from.node] != nil else { continue }
+                readers[from.node, default: []].append((consumer.id, input.fromPosition))
+            }
+        }
+        return readers
+    }
+
     /// Reports each cycle once, as the path around it.
-    private mutating func checkCycles(_ nodes: [ParsedNode], byID: [String: ParsedNode]) {
+    ///
+    /// Iterative depth-first search: a chain as long as a flow file can hold must not exhaust the stack.
+    private mutating func checkCycles(
+        _ nodes: [ParsedNode],
+        readers: [String: [(consumer: String, at: SourcePosition)]]
+    ) {
         enum Mark { case visiting, done }
         var marks: [String: Mark] = [:]
-        var stack: [(id: String, via: SourcePosition)] = []
         var reported = Set<[String]>()
-
-        func visit(_ node: ParsedNode, via: SourcePosition, log: inout DiagnosticLog) {
-            marks[node.id] = .visiting
-            stack.append((node.id, via))
-            // Follow edges downstream: from this node to every node that reads one of its outputs.
-            for consumer in nodes {
-                for input in consumer.inputs where input.from?.node == node.id {
-                    switch marks[consumer.id] {
-                    case .visiting:
-                        let start = stack.firstIndex(where: { $0.id == consumer.id })!  // visiting means on the stack
-                        let cycle = stack[start...].map(\.id)
-                        let rotation = cycle.indices.min(by: { cycle[$0] < cycle[$1] })!  // cycle is not empty
-                        let canonical = Array(cycle[rotation...] + cycle[..<rotation])
-                        if reported.insert(canonical).inserted {
-                            log.error(
-                                input.fromPosition,
-                                "the flow has a cycle: \((cycle + [consumer.id]).joined(separator: " -> "))",
-                                hint: "frames must flow one way; break the cycle"
-                            )
-                        }
-                    case nil:
-                        visit(consumer, via: input.fromPosition, log: &log)
-                    case .done:
-                        break
+        for root in nodes where marks[root.id] == nil {
+            // Each frame is a node on the current path and how many of its readers have been followed.
+            var path: [(id: String, next: Int)] = [(root.id, 0)]
+            marks[root.id] = .visiting
+            while let (id, next) = path.last {
+                let edges = readers[id] ?? []
+                guard next < edges.count else {
+                    path.removeLast()
+                    marks[id] = .done
+                    continue
+                }
+                path[path.count - 1].next += 1
+                let (consumer, position) = edges[next]
+                switch marks[consumer] {
+                case .visiting:
+                    let start = path.firstIndex(where: { $0.id == consumer })!  // visiting means on the path
+                    let cycle = path[start...].map(\.id)
+                    let rotation = cycle.indices.min(by: { cycle[$0] < cycle[$1] })!  // cycle is not empty
+                    if reported.insert(Array(cycle[rotation...] + cycle[..<rotation])).inserted {
+                        log.error(
+                            position,
+                            "the flow has a cycle: \((cycle + [consumer]).joined(separator: " -> "))",
+                            hint: "frames must flow one way; break the cycle"
+                        )
                     }
+                case nil:
+                    marks[consumer] = .visiting
+                    path.append((consumer, 0))
+                case .done:
+                    break
                 }
             }
-            stack.removeLast()
-            marks[node.id] = .done
         }
-        for node in nodes where marks[node.id] == nil { visit(node, via: node.position, log: &log) }
     }
 
     private mutating func checkSources(_ nodes: [ParsedNode], flow: ParsedFlow) {
@@ -142,19 +162,29 @@ struct FlowCompiler {
     }
 
     /// Resolves every output's content type in topological order and checks every input against it.
-    private mutating func resolveTypes(_ nodes: [ParsedNode], byID: [String: ParsedNode]) -> [String: (ContentType, UInt32)] {
+    ///
+    /// Kahn's algorithm: a node is resolved once every node it reads from is. Nodes on or downstream of a
+    /// cycle never become ready; the cycle is reported by ``checkCycles``. Each node's types depend only on
+    /// its producers, so the order among ready nodes does not change the result.
+    private mutating func resolveTypes(
+        _ nodes: [ParsedNode],
+        byID: [String: ParsedNode],
+        readers: [String: [(consumer: String, at: SourcePosition)]]
+    ) -> [String: (ContentType, UInt32)] {
         var types: [String: (ContentType, UInt32)] = [:]
-        var resolved = Set<String>()
-        var remaining = nodes
-        while !remaining.isEmpty {
-            guard let index = remaining.firstIndex(where: { node in
-                node.inputs.allSatisfy { input in
-                    guard let from = input.from, byID[from.node] != nil else { return true }
-                    return resolved.contains(from.node)
-                }
-            }) else { break }  // the rest are on or downstream of a cycle, already reported
-            let node = remaining.remove(at: index)
-            resolved.insert(node.id)
+        var waitingOn: [String: Int] = [:]  // per node: inputs whose producer is not resolved yet
+        for node in nodes {
+            waitingOn[node.id] = node.inputs.count { input in input.from.map { byID[$0.node] != nil } ?? false }
+        }
+        var ready = nodes.filter { waitingOn[$0.id] == 0 }.map(\.id)
+        var cursor = 0
+        while cursor < ready.count {
+            let node = byID[ready[cursor]]!  // ready holds ids of nodes in byID
+            cursor += 1
+            for (consumer, _) in readers[node.id] ?? [] {
+                waitingOn[consumer, default: 0] -= 1
+                if waitingOn[consumer] == 0 { ready.append(consumer) }
+            }
             guard let kind = node.kind else { continue }
             var inputTypes: [(input: ParsedInput, type: ContentType, version: UInt32)] = []
             for input in node.inputs {

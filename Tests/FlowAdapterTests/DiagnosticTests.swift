@@ -158,6 +158,19 @@ private let prelude = "flow: f\nnodes:\n"
         #expect(flow.routes.edges.first?.queue == QueueSpec(capacityBytes: 4096, policy: .latest))
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func aChainAsLongAsAFileCanHoldCompilesWithoutExhaustingTheStack() throws {
+        // 14,000 nodes in a line (close to the 1 MiB cap): the graph checks must not recurse once per node.
+        var nodes = [#"{"id": "n0", "kind": "sine"}"#, #"{"id": "n1", "kind": "scale", "inputs": {"in": "n0/samples"}}"#]
+        for index in 2..<14_000 {
+            nodes.append(#"{"id": "n\#(index)", "kind": "scale", "inputs": {"in": "n\#(index - 1)/out"}}"#)
+        }
+        let text = #"{"flow": "long", "nodes": ["# + nodes.joined(separator: ",\n") + "]}"
+        let flow = try FlowAdapter.compile(text: text, fileName: "long.json").flow
+        #expect(flow.nodes.count == 14_000)
+        #expect(flow.routes.edges.last?.contentType == .f64)  // types resolved all the way down
+    }
+
     @Test func unusedOutputsAreWarningsNotErrors() throws {
         let compilation = try FlowAdapter.compile(text: prelude + "  - { id: s, kind: sine }\n", fileName: "f.yaml")
         #expect(compilation.warnings.count == 1)
