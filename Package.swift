@@ -2,13 +2,18 @@
 import PackageDescription
 
 // MARK: - Dependencies
-// Each dependency costs build time in every CI run; these two are the only ones the runtime needs so far.
+// Each dependency costs build time in every CI run; these are the only ones the runtime needs so far.
 
 let argumentParser: Package.Dependency = .package(
     url: "https://github.com/apple/swift-argument-parser.git",
     from: "1.8.2"
 )
 let yams: Package.Dependency = .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2")
+// Latency percentiles (p50/p99/p999) of `chronetix bench` and, later, the per-edge histograms.
+let hdrHistogram: Package.Dependency = .package(
+    url: "https://github.com/HdrHistogram/hdrhistogram-swift.git",
+    from: "0.2.0"
+)
 
 let package = Package(
     name: "Chronetix",
@@ -19,8 +24,10 @@ let package = Package(
         .library(name: "ChronetixCore", targets: ["ChronetixCore"]),
         .library(name: "ChronetixCBOR", targets: ["ChronetixCBOR"]),
         .library(name: "FlowAdapter", targets: ["FlowAdapter"]),
+        .library(name: "ChronetixSystem", targets: ["ChronetixSystem"]),
+        .library(name: "ShmDataPort", targets: ["ShmDataPort"]),
     ],
-    dependencies: [argumentParser, yams],
+    dependencies: [argumentParser, yams, hdrHistogram],
     targets: [
         // MARK: - C layers
         .systemLibrary(
@@ -36,6 +43,11 @@ let package = Package(
         // MARK: - Pure Swift core
         .target(name: "ChronetixCore"),
 
+        // MARK: - System layer and data plane
+        // The only importer of Glibc and CChronetix among the runtime modules.
+        .target(name: "ChronetixSystem", dependencies: ["CChronetix"]),
+        .target(name: "ShmDataPort", dependencies: ["ChronetixCore", "ChronetixSystem"]),
+
         // MARK: - Codec and compiler
         .target(name: "ChronetixCBOR", dependencies: ["ChronetixCore", "CLibCBOR"]),
         .target(
@@ -47,7 +59,8 @@ let package = Package(
         .executableTarget(
             name: "chronetix",
             dependencies: [
-                "ChronetixCore", "ChronetixCBOR", "FlowAdapter",
+                "ChronetixCore", "ChronetixCBOR", "FlowAdapter", "ChronetixSystem", "ShmDataPort",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -59,12 +72,22 @@ let package = Package(
             ]
         ),
 
+        // MARK: - Test tools
+        // A ring peer the cross-process tests start as a real process (producer, consumer, crash on cue).
+        .executableTarget(name: "chronetix-ring-peer", dependencies: ["ChronetixCore", "ChronetixSystem", "ShmDataPort"]),
+
         // MARK: - Fuzzing
         // libFuzzer target for the CBOR decoders; scripts/fuzz-cbor.sh builds it with -sanitize=fuzzer.
         .executableTarget(name: "cbor-fuzz", dependencies: ["ChronetixCore", "ChronetixCBOR"]),
 
         // MARK: - Tests
         .testTarget(name: "ChronetixCoreTests", dependencies: ["ChronetixCore", "CChronetix"]),
+        .testTarget(name: "ChronetixSystemTests", dependencies: ["ChronetixSystem", "CChronetix"]),
+        .testTarget(
+            name: "ShmDataPortTests",
+            // Depends on the ring peer so that `swift test` builds it; the cross-process tests run it.
+            dependencies: ["ChronetixCore", "ChronetixSystem", "ShmDataPort", "CChronetix", "chronetix-ring-peer"]
+        ),
         .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR"]),
         .testTarget(
             name: "FlowAdapterTests",
@@ -87,8 +110,8 @@ for target in package.targets where target.type != .system && target.name != "CC
         // SE-0409: imports are internal unless marked otherwise, so no dependency leaks through an API by accident.
         .enableUpcomingFeature("InternalImportsByDefault"),
     ]
-    if target.name == "ChronetixCBOR" {
-        // SE-0458: every unsafe operation in the codec is marked and justified.
+    if ["ChronetixCBOR", "ChronetixSystem", "ShmDataPort"].contains(target.name) {
+        // SE-0458: every unsafe operation in the codec, the system layer and the ring is marked and justified.
         settings.append(.strictMemorySafety())
     }
     target.swiftSettings = settings

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,4 +26,28 @@ int cx_futex_wake(uint32_t *word, int32_t count) {
 
 int32_t cx_gettid(void) {
     return (int32_t)syscall(SYS_gettid);
+}
+
+
+void cx_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+int cx_set_parent_death_signal(int signal) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
+}
+
+int cx_membarrier(int cmd, unsigned int flags) {
+    return (int)syscall(SYS_membarrier, cmd, flags, 0);
+}
+
+int cx_pin_to_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set);
 }

@@ -1,12 +1,15 @@
-// CChronetix: the few things Swift cannot call directly. Every function says why it is in C.
-// Headers define no variables; shared-memory layouts live here, with _Static_asserts, once they exist.
+// CChronetix: the few things Swift cannot call directly, and the one definition of every layout shared
+// between processes. Every function says why it is in C. Headers define no variables.
 #ifndef CHRONETIX_CCHRONETIX_H
 #define CHRONETIX_CCHRONETIX_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #pragma clang assume_nonnull begin
+
+// MARK: - futex and thread ids
 
 /// Waits on a shared (not process-private) futex word while it equals `expected`.
 /// In C because `syscall(2)` is variadic and Swift cannot call variadic C functions.
@@ -20,6 +23,203 @@ int cx_futex_wake(uint32_t *word, int32_t count);
 
 /// The calling thread's kernel thread id. In C because gettid(2) is reached through syscall(2) here.
 int32_t cx_gettid(void);
+
+/// One spin-wait hint (`pause` on x86-64, `yield` on arm64). In C because Swift has no portable spelling
+/// of the instruction.
+void cx_cpu_relax(void);
+
+/// Issues `membarrier(2)` with `cmd` and `flags`; returns its result, or -1 with errno.
+/// In C because membarrier has no glibc wrapper and syscall(2) is variadic.
+int cx_membarrier(int cmd, unsigned int flags);
+
+/// A compiler-only barrier: no instruction, but the compiler may not move memory accesses across it.
+/// The ring's light side of its asymmetric barrier (docs/ring-protocol.md); in C for the inline asm.
+static inline void cx_compiler_barrier(void) { __asm__ volatile("" ::: "memory"); }
+
+/// Pins the calling thread to one CPU (`sched_setaffinity(2)`); returns 0 or -1 with errno.
+/// In C because the CPU_SET macros are not functions Swift can call.
+int cx_pin_to_cpu(int cpu);
+
+/// Asks the kernel to send `signal` to this process when its parent exits (`prctl(PR_SET_PDEATHSIG)`).
+/// In C because prctl(2) is variadic. Returns 0 or -1 with errno.
+int cx_set_parent_death_signal(int signal);
+
+// MARK: - Shared-memory ring layout (ShmDataPort)
+//
+// One POSIX shared-memory segment per data edge: a header of CX_RING_HEADER_SIZE bytes, then the data
+// area of `data_capacity` bytes (a power of two). This struct is the only definition of the header;
+// the Swift mirror in ShmDataPort (RingLayout) is checked against it by a MemoryLayout test, and
+// docs/ring-protocol.md describes who writes which field and with which ordering.
+//
+// Counters are free-running 64-bit byte and frame counts; an offset in the data area is
+// `counter & (data_capacity - 1)`. Every field a process writes often sits on its own 64-byte line so
+// that the two sides never write the same line (no false sharing). The lines are made with explicit padding
+// rather than `_Alignas(64)`, because Swift does not import over-aligned C records; the segment is mapped at
+// a page boundary, and the _Static_asserts below pin every offset.
+
+#define CX_RING_MAGIC 0x474e495258544843ull  // the bytes "CHTXRING" in little-endian order
+#define CX_RING_LAYOUT_VERSION 1u
+#define CX_RING_HEADER_SIZE 4096u
+#define CX_RING_CACHE_LINE 64u
+#define CX_RING_MAX_CONSUMERS 16u
+#define CX_RING_FRAME_HEADER_SIZE 32u
+
+/// Queue policies (`cx_ring_header.queue_policy`).
+#define CX_RING_POLICY_BLOCK 0u
+#define CX_RING_POLICY_DROP_OLDEST 1u
+#define CX_RING_POLICY_LATEST 2u
+
+/// Consumer slot states (`cx_ring_consumer.state`).
+#define CX_RING_SLOT_UNUSED 0u    // beyond consumer_count
+#define CX_RING_SLOT_RESERVED 1u  // part of the fan-out, no process attached (not yet, or between restarts)
+#define CX_RING_SLOT_ATTACHED 2u  // a process is attached (pid and start_time say which)
+#define CX_RING_SLOT_RETIRED 3u   // removed from the fan-out; the producer no longer waits for it
+
+/// Lossy-policy claim word (`cx_ring_consumer.claim`): who may move this consumer's released counters.
+#define CX_RING_CLAIM_FREE 0u
+#define CX_RING_CLAIM_CONSUMER 1u  // the consumer holds borrowed frames
+#define CX_RING_CLAIM_PRODUCER 2u  // the producer is dropping this consumer's oldest frames
+
+/// Frame kinds (`cx_ring_frame_header.kind`).
+#define CX_RING_FRAME_DATA 1u
+#define CX_RING_FRAME_PAD 2u  // fills the tail of the data area; a frame never wraps
+
+/// Per-consumer state: two cache lines.
+typedef struct cx_ring_consumer {
+    // Line A: the consumer's credits, written by the consumer when it releases frames (and, under the
+    // lossy policies, by the producer while it holds `claim`); read by the producer when its cached
+    // view says the ring is full.
+    uint64_t released_bytes;  // byte counter up to which this consumer has released
+    uint64_t released_frames;              // data frames released (equals the next sequence number it reads)
+    uint64_t drops;                        // frames this consumer lost to drop-oldest or latest
+    uint32_t claim;                        // CX_RING_CLAIM_*; used only by the lossy policies
+    uint32_t state;                        // CX_RING_SLOT_*
+    uint8_t pad_a[32];
+    // Line B: written only by the consumer; read for reports, re-attach and liveness.
+    uint64_t read_bytes;  // byte counter up to which frames were handed to the node
+    uint64_t read_frames;              // data frames handed to the node
+    uint64_t duplicates;               // frames delivered again after a re-attach
+    uint64_t attach_count;             // how many times a process attached to this slot
+    int32_t pid;                       // the attached process, 0 when none
+    uint32_t reserved0;
+    uint64_t start_time;  // that process's start time (clock ticks since boot, /proc/PID/stat field 22)
+    uint8_t pad_b[16];
+} cx_ring_consumer;
+
+/// The ring header: the first CX_RING_HEADER_SIZE bytes of the segment.
+typedef struct cx_ring_header {
+    // Lines 0-1: identity and configuration, written once by the creator before any peer attaches.
+    uint64_t magic;  // CX_RING_MAGIC
+    uint32_t layout_version;      // CX_RING_LAYOUT_VERSION
+    uint32_t header_size;         // CX_RING_HEADER_SIZE
+    uint64_t data_capacity;       // bytes in the data area; a power of two
+    uint32_t frame_alignment;     // every frame starts at a multiple of this (8..64, a power of two)
+    uint32_t frame_header_size;   // CX_RING_FRAME_HEADER_SIZE
+    uint32_t consumer_count;      // fan-out: slots [0, consumer_count) are in use
+    uint32_t queue_policy;        // CX_RING_POLICY_*
+    uint64_t frame_capacity;      // credits in frames: at most this many frames unreleased by a consumer
+    uint64_t high_watermark;      // bytes in use at which the producer stops (<= data_capacity)
+    uint64_t low_watermark;       // bytes in use at which a stopped producer is woken again
+    int32_t owner_pid;            // the process that created the segment (the coordinator)
+    uint32_t reserved0;
+    uint64_t owner_start_time;    // its start time (clock ticks since boot)
+    uint64_t created_realtime_ns; // CLOCK_REALTIME at creation, for `chronetix gc` reports
+    uint8_t pad_identity[40];
+
+    // Line 2: the producer's published write counter, the one field consumers read on their hot path.
+    uint64_t write_bytes;   // bytes committed (frames before it are visible to consumers)
+    uint64_t write_frames;  // data frames committed (written just before write_bytes)
+    uint8_t pad_write[48];
+
+    // Line 3: producer identity and end of stream; written rarely.
+    uint64_t generation;  // bumped each time a producer attaches (1 for the first)
+    int32_t producer_pid;              // 0 when no producer is attached
+    uint32_t closed;                   // 1 once the producer closed the stream (end of stream after draining)
+    uint64_t producer_start_time;
+    uint8_t pad_producer[40];
+
+    // Line 4: "data available": consumers sleep on data_futex; the producer wakes them after publishing,
+    // only if consumers_waiting says someone sleeps.
+    uint32_t data_futex;
+    uint32_t consumers_waiting;
+    uint8_t pad_data[56];
+
+    // Line 5: "space available": the producer sleeps on space_futex; a consumer that releases wakes it
+    // only if producer_waiting is set and its own released counters have reached the wake-at marks.
+    uint32_t space_futex;
+    uint32_t producer_waiting;
+    uint64_t wake_at_bytes;   // written by the producer before it sets producer_waiting
+    uint64_t wake_at_frames;
+    uint8_t pad_space[40];
+
+    // Lines 6-37: the consumers.
+    cx_ring_consumer consumers[CX_RING_MAX_CONSUMERS];
+} cx_ring_header;
+
+/// The fixed header of every frame in the data area; the payload follows it.
+typedef struct cx_ring_frame_header {
+    uint32_t length;       // payload bytes (for a PAD frame: the bytes it skips after its header)
+    uint8_t kind;          // CX_RING_FRAME_*
+    uint8_t priority;      // QoS class, 0..3
+    uint8_t flags;         // reserved for the runtime; 0 today
+    uint8_t content_type;  // content-type id (ContentType.wireIdentifier)
+    uint64_t sequence;     // data frames are numbered from 0 without gaps by the producer
+    int64_t timestamp_ns;  // CLOCK_MONOTONIC when the frame was made, 0 when not stamped
+    int64_t deadline_ns;   // CLOCK_MONOTONIC deadline, 0 when none
+} cx_ring_frame_header;
+
+_Static_assert(sizeof(cx_ring_consumer) == 128, "a consumer slot is two cache lines");
+_Static_assert(offsetof(cx_ring_consumer, released_bytes) == 0, "consumer line A");
+_Static_assert(offsetof(cx_ring_consumer, released_frames) == 8, "consumer line A");
+_Static_assert(offsetof(cx_ring_consumer, drops) == 16, "consumer line A");
+_Static_assert(offsetof(cx_ring_consumer, claim) == 24, "consumer line A");
+_Static_assert(offsetof(cx_ring_consumer, state) == 28, "consumer line A");
+_Static_assert(offsetof(cx_ring_consumer, read_bytes) == 64, "consumer line B");
+_Static_assert(offsetof(cx_ring_consumer, read_frames) == 72, "consumer line B");
+_Static_assert(offsetof(cx_ring_consumer, duplicates) == 80, "consumer line B");
+_Static_assert(offsetof(cx_ring_consumer, attach_count) == 88, "consumer line B");
+_Static_assert(offsetof(cx_ring_consumer, pid) == 96, "consumer line B");
+_Static_assert(offsetof(cx_ring_consumer, start_time) == 104, "consumer line B");
+
+_Static_assert(offsetof(cx_ring_header, magic) == 0, "identity");
+_Static_assert(offsetof(cx_ring_header, layout_version) == 8, "identity");
+_Static_assert(offsetof(cx_ring_header, header_size) == 12, "identity");
+_Static_assert(offsetof(cx_ring_header, data_capacity) == 16, "identity");
+_Static_assert(offsetof(cx_ring_header, frame_alignment) == 24, "identity");
+_Static_assert(offsetof(cx_ring_header, frame_header_size) == 28, "identity");
+_Static_assert(offsetof(cx_ring_header, consumer_count) == 32, "identity");
+_Static_assert(offsetof(cx_ring_header, queue_policy) == 36, "identity");
+_Static_assert(offsetof(cx_ring_header, frame_capacity) == 40, "identity");
+_Static_assert(offsetof(cx_ring_header, high_watermark) == 48, "identity");
+_Static_assert(offsetof(cx_ring_header, low_watermark) == 56, "identity");
+_Static_assert(offsetof(cx_ring_header, owner_pid) == 64, "identity");
+_Static_assert(offsetof(cx_ring_header, owner_start_time) == 72, "identity");
+_Static_assert(offsetof(cx_ring_header, created_realtime_ns) == 80, "identity");
+_Static_assert(offsetof(cx_ring_header, write_bytes) == 128, "producer line");
+_Static_assert(offsetof(cx_ring_header, write_frames) == 136, "producer line");
+_Static_assert(offsetof(cx_ring_header, generation) == 192, "producer identity line");
+_Static_assert(offsetof(cx_ring_header, producer_pid) == 200, "producer identity line");
+_Static_assert(offsetof(cx_ring_header, closed) == 204, "producer identity line");
+_Static_assert(offsetof(cx_ring_header, producer_start_time) == 208, "producer identity line");
+_Static_assert(offsetof(cx_ring_header, data_futex) == 256, "data-available line");
+_Static_assert(offsetof(cx_ring_header, consumers_waiting) == 260, "data-available line");
+_Static_assert(offsetof(cx_ring_header, space_futex) == 320, "space-available line");
+_Static_assert(offsetof(cx_ring_header, producer_waiting) == 324, "space-available line");
+_Static_assert(offsetof(cx_ring_header, wake_at_bytes) == 328, "space-available line");
+_Static_assert(offsetof(cx_ring_header, wake_at_frames) == 336, "space-available line");
+_Static_assert(offsetof(cx_ring_header, consumers) == 384, "consumer slots");
+_Static_assert(sizeof(cx_ring_header) == 384 + 128 * CX_RING_MAX_CONSUMERS, "header size");
+_Static_assert(sizeof(cx_ring_header) <= CX_RING_HEADER_SIZE, "the header fits in its page");
+
+_Static_assert(sizeof(cx_ring_frame_header) == CX_RING_FRAME_HEADER_SIZE, "frame header size");
+_Static_assert(offsetof(cx_ring_frame_header, length) == 0, "frame header");
+_Static_assert(offsetof(cx_ring_frame_header, kind) == 4, "frame header");
+_Static_assert(offsetof(cx_ring_frame_header, priority) == 5, "frame header");
+_Static_assert(offsetof(cx_ring_frame_header, flags) == 6, "frame header");
+_Static_assert(offsetof(cx_ring_frame_header, content_type) == 7, "frame header");
+_Static_assert(offsetof(cx_ring_frame_header, sequence) == 8, "frame header");
+_Static_assert(offsetof(cx_ring_frame_header, timestamp_ns) == 16, "frame header");
+_Static_assert(offsetof(cx_ring_frame_header, deadline_ns) == 24, "frame header");
 
 #pragma clang assume_nonnull end
 

@@ -1,0 +1,58 @@
+import Glibc
+
+/// An open file descriptor, owned: closed exactly once, by `close()` or when the owner goes away.
+public struct FileDescriptor: ~Copyable {
+    /// The raw descriptor number.
+    public let rawValue: Int32
+
+    /// Takes ownership of an open descriptor.
+    /// - Parameter rawValue: A descriptor this value now owns; nothing else may close it.
+    public init(adopting rawValue: Int32) {
+        precondition(rawValue >= 0, "FileDescriptor(adopting:) needs an open descriptor, got \(rawValue)")
+        self.rawValue = rawValue
+    }
+
+    /// Closes the descriptor. Wraps `close(2)`; `EINTR` counts as closed (Linux always releases the
+    /// descriptor), and the other errors cannot be acted on by a caller that is giving the descriptor up.
+    public consuming func close() {
+        let value = rawValue
+        discard self
+        Self.close(value)
+    }
+
+    deinit { Self.close(rawValue) }
+
+    private static func close(_ value: Int32) {
+        // close(2) on Linux releases the descriptor even when it reports EINTR or EIO; a retry could close
+        // a descriptor another thread has just been given. EBADF would be a double close: a programmer error.
+        if Glibc.close(value) == -1 && errno == EBADF {
+            preconditionFailure("close(\(value)): EBADF: descriptor was not open (closed twice?)")
+        }
+    }
+
+    /// The size of the open file in bytes. Wraps `fstat(2)`.
+    /// - Throws: The `Errno` of `fstat`.
+    public func size() throws(Errno) -> Int {
+        var status = stat()
+        guard unsafe fstat(rawValue, &status) == 0 else { throw Errno.current }
+        return Int(status.st_size)
+    }
+
+    /// The owning user id of the open file. Wraps `fstat(2)`.
+    /// - Throws: The `Errno` of `fstat`.
+    public func ownerUserID() throws(Errno) -> UInt32 {
+        var status = stat()
+        guard unsafe fstat(rawValue, &status) == 0 else { throw Errno.current }
+        return status.st_uid
+    }
+
+    /// Sets the file's size. Wraps `ftruncate(2)`; retries `EINTR`.
+    /// - Parameter size: The new size in bytes.
+    /// - Throws: The `Errno` of `ftruncate`.
+    public func truncate(to size: Int) throws(Errno) {
+        while ftruncate(rawValue, off_t(size)) == -1 {
+            let error = Errno.current
+            if error != .interrupted { throw error }
+        }
+    }
+}

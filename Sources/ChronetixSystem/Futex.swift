@@ -1,0 +1,100 @@
+import CChronetix
+import Glibc
+
+/// Shared futex words (`futex(2)` without `FUTEX_PRIVATE_FLAG`), so a waiter and a waker may be in
+/// different processes that map the same memory.
+public enum Futex {
+    /// How a wait ended.
+    public enum WaitResult: Sendable, Hashable {
+        /// Woken, or the word no longer held the expected value; the caller re-checks its condition.
+        case woken
+        /// The timeout ran out.
+        case timedOut
+        /// A signal interrupted the wait.
+        case interrupted
+    }
+
+    /// Sleeps while the 32-bit word at `word` equals `expected`. Wraps `futex(2)` `FUTEX_WAIT`
+    /// (shared); `EAGAIN` (the word already differed) is reported as `.woken`, `EINTR` as `.interrupted`
+    /// and is not retried: the caller's loop re-checks its condition either way.
+    /// - Parameters:
+    ///   - word: The address of a 4-byte aligned word in shared memory.
+    ///   - expected: The value the caller saw; the kernel sleeps only if the word still holds it.
+    ///   - timeoutNanoseconds: The longest sleep; `nil` sleeps until woken.
+    /// - Returns: How the wait ended.
+    /// - Warning: `word` must stay mapped for the whole call.
+    public static func wait(
+        on word: UnsafeMutableRawPointer,
+        expected: UInt32,
+        timeoutNanoseconds: UInt64?
+    ) -> WaitResult {
+        let pointer = unsafe word.assumingMemoryBound(to: UInt32.self)
+        let result: Int32
+        if let timeoutNanoseconds {
+            var timeout = timespec(
+                tv_sec: Int(timeoutNanoseconds / 1_000_000_000),
+                tv_nsec: Int(timeoutNanoseconds % 1_000_000_000)
+            )
+            result = unsafe cx_futex_wait(pointer, expected, &timeout)
+        } else {
+            result = unsafe cx_futex_wait(pointer, expected, nil)
+        }
+        if result == 0 { return .woken }
+        switch errno {
+        case ETIMEDOUT: return .timedOut
+        case EINTR: return .interrupted
+        default:
+            // EFAULT or EINVAL: the word is not mapped or not aligned, a broken invariant of the caller.
+            preconditionFailure("futex(FUTEX_WAIT) failed: \(Errno.current)")
+        }
+    }
+
+    /// Wakes up to `count` processes sleeping on `word`. Wraps `futex(2)` `FUTEX_WAKE` (shared).
+    /// - Parameters:
+    ///   - word: The address of the futex word.
+    ///   - count: The most waiters to wake (`Int32.max` for all).
+    /// - Returns: How many were woken.
+    /// - Warning: `word` must stay mapped for the whole call.
+    @discardableResult
+    public static func wake(on word: UnsafeMutableRawPointer, count: Int32) -> Int {
+        let result = unsafe cx_futex_wake(word.assumingMemoryBound(to: UInt32.self), count)
+        // FUTEX_WAKE fails only for a bad address or operation: a broken invariant of the caller.
+        precondition(result >= 0, "futex(FUTEX_WAKE) failed: \(Errno.current)")
+        return Int(result)
+    }
+}
+
+/// Clocks read through `clock_gettime(2)` (a vDSO call: no system call on x86-64).
+public enum Clock {
+    /// `CLOCK_MONOTONIC` in nanoseconds: the clock shared by every process on the host, used for frame
+    /// timestamps, deadlines and benchmark intervals.
+    public static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        _ = unsafe clock_gettime(CLOCK_MONOTONIC, &now)  // cannot fail for a valid clock id and pointer
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+
+    /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, for reports people read.
+    public static func realtimeNanoseconds() -> UInt64 {
+        var now = timespec()
+        _ = unsafe clock_gettime(CLOCK_REALTIME, &now)  // cannot fail for a valid clock id and pointer
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+}
+
+/// CPU hints for spin-waiting.
+public enum CPU {
+    /// Tells the core that this thread is spin-waiting (`pause` on x86-64), which saves power and lets the
+    /// sibling hyper-thread run.
+    public static func relax() { cx_cpu_relax() }
+
+    /// Pins the calling thread to one CPU. Wraps `sched_setaffinity(2)`. Used by benchmarks.
+    /// - Parameter cpu: The CPU number.
+    /// - Throws: The `Errno` of `sched_setaffinity`.
+    public static func pinCurrentThread(to cpu: Int) throws(Errno) {
+        guard cx_pin_to_cpu(Int32(cpu)) == 0 else { throw Errno.current }
+    }
+
+    /// The number of CPUs online (`sysconf(_SC_NPROCESSORS_ONLN)`).
+    public static var onlineCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}

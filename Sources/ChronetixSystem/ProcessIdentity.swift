@@ -1,0 +1,109 @@
+import CChronetix
+import Glibc
+
+/// A process as the kernel knows it: its pid and its start time, which together never name two processes.
+///
+/// A pid alone can be reused after its process exits; the start time (field 22 of `/proc/PID/stat`, in
+/// clock ticks since boot) tells the original from a newcomer. Rings record both for their owner and their
+/// peers, so a dead peer is detected even when its pid has been given to someone else.
+public struct ProcessIdentity: Hashable, Sendable, CustomStringConvertible {
+    /// The process id.
+    public var pid: Int32
+    /// The process's start time in clock ticks since boot.
+    public var startTime: UInt64
+
+    /// Creates an identity from recorded values.
+    /// - Parameters:
+    ///   - pid: The process id.
+    ///   - startTime: Its start time in clock ticks since boot.
+    public init(pid: Int32, startTime: UInt64) {
+        self.pid = pid
+        self.startTime = startTime
+    }
+
+    /// The calling process.
+    public static let current: ProcessIdentity = {
+        let pid = getpid()
+        // /proc/self/stat of a running process is always readable; without procfs nothing here can work.
+        guard let status = ProcessStatus.read(pid: pid) else {
+            preconditionFailure("cannot read /proc/\(pid)/stat: ChronetixSystem needs procfs")
+        }
+        return ProcessIdentity(pid: pid, startTime: status.startTime)
+    }()
+
+    /// The identity of a running process, or `nil` if there is no such process.
+    /// - Parameter pid: The process id.
+    /// - Returns: Its identity, read from `/proc/PID/stat`.
+    public static func of(pid: Int32) -> ProcessIdentity? {
+        guard pid > 0, let status = ProcessStatus.read(pid: pid) else { return nil }
+        return ProcessIdentity(pid: pid, startTime: status.startTime)
+    }
+
+    /// Whether this very process still runs: it exists, has the same start time, and is not a zombie
+    /// (a process that has exited but not yet been reaped by its parent counts as gone).
+    public var isAlive: Bool {
+        guard pid > 0, let status = ProcessStatus.read(pid: pid) else { return false }
+        return status.startTime == startTime && status.state != UInt8(ascii: "Z") && status.state != UInt8(ascii: "X")
+    }
+
+    /// `pid 1234 (started at tick 5678)`.
+    public var description: String { "pid \(pid) (started at tick \(startTime))" }
+}
+
+/// The two fields of `/proc/PID/stat` Chronetix needs.
+struct ProcessStatus {
+    var state: UInt8
+    var startTime: UInt64
+
+    /// Reads and parses `/proc/PID/stat`; `nil` when the process does not exist (or the file is malformed).
+    static func read(pid: Int32) -> ProcessStatus? {
+        let path = "/proc/\(pid)/stat"
+        let descriptor = unsafe Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { _ = Glibc.close(descriptor) }  // read-only procfs file: nothing to lose on close
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = unsafe buffer.withUnsafeMutableBytes { unsafe Glibc.read(descriptor, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        return parse(buffer[0..<count])
+    }
+
+    /// Parses the text of `/proc/PID/stat`: `pid (comm) state ppid … starttime …`. The command name may
+    /// contain spaces and parentheses, so fields are counted after the last `)`.
+    static func parse(_ text: ArraySlice<UInt8>) -> ProcessStatus? {
+        guard let close = text.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = text[(close + 1)...].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+        // After the command: field 3 (state) is fields[0], so field N is fields[N - 3]; starttime is field 22.
+        guard fields.count > 19, let state = fields[0].first else { return nil }
+        var startTime: UInt64 = 0
+        for byte in fields[19] {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            let (times10, overflow1) = startTime.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { return nil }
+            startTime = sum
+        }
+        return ProcessStatus(state: state, startTime: startTime)
+    }
+}
+
+/// Signals and identities of processes.
+public enum Processes {
+    /// Sends a signal. Wraps `kill(2)`.
+    /// - Parameters:
+    ///   - pid: The target.
+    ///   - signal: The signal number (`SIGKILL`, …).
+    /// - Throws: The `Errno` of `kill` (`ESRCH` when the process is gone).
+    public static func send(signal: Int32, to pid: Int32) throws(Errno) {
+        guard kill(pid, signal) == 0 else { throw Errno.current }
+    }
+
+    /// The real user id of this process.
+    public static var userID: UInt32 { getuid() }
+
+    /// Asks the kernel to send `signal` to this process when its parent dies. Wraps `prctl(PR_SET_PDEATHSIG)`.
+    /// - Parameter signal: The signal (`SIGKILL` for helpers that must never outlive their parent).
+    /// - Throws: The `Errno` of `prctl`.
+    public static func setParentDeathSignal(_ signal: Int32) throws(Errno) {
+        guard cx_set_parent_death_signal(signal) == 0 else { throw Errno.current }
+    }
+}

@@ -1,0 +1,153 @@
+import ChronetixCore
+public import ChronetixSystem
+import Synchronization
+
+/// A ring's shared-memory segment as its creator (the coordinator) holds it: made, initialised, and removed
+/// when the flow ends.
+///
+/// Creating a segment writes the header and publishes the magic last, so a peer never sees a half-written
+/// header. The creator's pid and start time are recorded as the owner: a segment whose owner is dead is
+/// stale, and `chronetix gc` (``StaleSegments``) removes it.
+public struct RingSegment: ~Copyable {
+    /// The segment's name (`/chronetix.…`).
+    public let name: String
+    /// The configuration it was created with.
+    public let configuration: RingConfiguration
+    /// The open shared-memory object, kept so the runtime can hand it to workers (SCM_RIGHTS) or re-open it.
+    public let descriptor: FileDescriptor
+    @usableFromInline let headerRegion: MappedRegion
+
+    /// Creates and initialises a new segment, mode 0600, owned by this process.
+    /// - Parameters:
+    ///   - name: The segment's name; see ``RingName``.
+    ///   - configuration: The ring's layout and policy.
+    /// - Throws: `RingError` with `.invalidConfiguration`, or `.systemCall` (`EEXIST` when the name is taken).
+    public init(creating name: String, configuration: RingConfiguration) throws(RingError) {
+        if let problem = RingName.validationFailure(name) { throw RingError(.invalidConfiguration, segment: name, problem) }
+        if let problem = configuration.validationFailure() {
+            throw RingError(.invalidConfiguration, segment: name, problem)
+        }
+        let descriptor: FileDescriptor
+        do {
+            descriptor = try SharedMemory.create(name: name, size: configuration.segmentSize)
+        } catch {
+            throw RingError(.systemCall, segment: name, "cannot create the segment", cause: error)
+        }
+        let region: MappedRegion
+        do {
+            region = try MappedRegion(mapping: descriptor, length: RingLayout.headerSize)
+        } catch {
+            // The name was created a moment ago by this call: remove it again so nothing is left behind.
+            try? SharedMemory.unlink(name: name)
+            throw RingError(.systemCall, segment: name, "cannot map the header", cause: error)
+        }
+        let header = unsafe UnsafeRingHeader(base: region.unsafeBase)
+        let high = UInt64(configuration.highWatermark ?? configuration.dataCapacity)
+        let owner = ProcessIdentity.current
+        // Nobody else can see these fields until the magic is published below; relaxed stores suffice.
+        unsafe header.u32(RingLayout.Header.layoutVersion).pointee.store(RingLayout.layoutVersion, ordering: .relaxed)
+        unsafe header.u32(RingLayout.Header.headerSize).pointee.store(UInt32(RingLayout.headerSize), ordering: .relaxed)
+        unsafe header.u64(RingLayout.Header.dataCapacity).pointee.store(
+            UInt64(configuration.dataCapacity),
+            ordering: .relaxed
+        )
+        unsafe header.u32(RingLayout.Header.frameAlignment).pointee.store(
+            UInt32(configuration.frameAlignment),
+            ordering: .relaxed
+        )
+        unsafe header.u32(RingLayout.Header.frameHeaderSize).pointee.store(
+            UInt32(RingLayout.frameHeaderSize),
+            ordering: .relaxed
+        )
+        unsafe header.u32(RingLayout.Header.consumerCount).pointee.store(
+            UInt32(configuration.consumerCount),
+            ordering: .relaxed
+        )
+        unsafe header.u32(RingLayout.Header.queuePolicy).pointee.store(
+            RingPolicyCode.code(of: configuration.policy),
+            ordering: .relaxed
+        )
+        unsafe header.u64(RingLayout.Header.frameCapacity).pointee.store(
+            configuration.frameCapacity ?? UInt64.max,
+            ordering: .relaxed
+        )
+        unsafe header.u64(RingLayout.Header.highWatermark).pointee.store(high, ordering: .relaxed)
+        unsafe header.u64(RingLayout.Header.lowWatermark).pointee.store(
+            UInt64(configuration.lowWatermark ?? Int(high / 2)),
+            ordering: .relaxed
+        )
+        unsafe header.u32(RingLayout.Header.ownerPID).pointee.store(UInt32(bitPattern: owner.pid), ordering: .relaxed)
+        unsafe header.u64(RingLayout.Header.ownerStartTime).pointee.store(owner.startTime, ordering: .relaxed)
+        unsafe header.u64(RingLayout.Header.createdRealtimeNanoseconds).pointee.store(
+            Clock.realtimeNanoseconds(),
+            ordering: .relaxed
+        )
+        for index in 0..<configuration.consumerCount {
+            unsafe header.u32(UnsafeRingHeader.consumer(index) + RingLayout.Consumer.state).pointee.store(
+                RingLayout.slotReserved,
+                ordering: .relaxed
+            )
+        }
+        // Publishes every field above: pairs with the acquiring load of the magic in RingValidator.validate.
+        unsafe header.u64(RingLayout.Header.magic).pointee.store(RingLayout.magic, ordering: .releasing)
+
+        self.name = name
+        self.configuration = configuration
+        self.descriptor = descriptor
+        self.headerRegion = region
+    }
+
+    /// A snapshot of the ring's counters, for reports.
+    public func status() -> RingStatus {
+        unsafe RingStatus(header: UnsafeRingHeader(base: headerRegion.unsafeBase))
+    }
+
+    /// Takes consumer slot `index` out of the fan-out for good (its node was left down): the producer stops
+    /// waiting for it. Frames it had not released are counted as its drops.
+    /// - Parameter index: The slot.
+    public func retireConsumer(_ index: Int) {
+        precondition((0..<configuration.consumerCount).contains(index), "consumer slot \(index) out of range")
+        let header = unsafe UnsafeRingHeader(base: headerRegion.unsafeBase)
+        // Read by the producer's acquiring loads of the slot states in its room check.
+        unsafe header.u32(UnsafeRingHeader.consumer(index) + RingLayout.Consumer.state).pointee.store(
+            RingLayout.slotRetired,
+            ordering: .releasing
+        )
+        // A producer asleep for room re-checks and finds this slot gone.
+        unsafe header.u32(RingLayout.Header.spaceFutex).pointee.wrappingAdd(1, ordering: .releasing)
+        unsafe Futex.wake(on: header.futexWord(RingLayout.Header.spaceFutex), count: Int32.max)
+    }
+
+    /// Removes the segment's name; processes that mapped it keep their mappings until they detach.
+    /// Wraps `shm_unlink(3)`; a name that is already gone is not an error.
+    /// - Throws: `RingError` with `.systemCall` for any other failure.
+    public consuming func remove() throws(RingError) {
+        do {
+            try SharedMemory.unlink(name: name)
+        } catch where error.errno == .noSuchFile {
+            return
+        } catch {
+            throw RingError(.systemCall, segment: name, "cannot remove the segment", cause: error)
+        }
+    }
+}
+
+/// The header's numeric codes for queue policies (`CX_RING_POLICY_*`).
+enum RingPolicyCode {
+    static func code(of policy: QueuePolicy) -> UInt32 {
+        switch policy {
+        case .block: 0
+        case .dropOldest: 1
+        case .latest: 2
+        }
+    }
+
+    static func policy(of code: UInt32) -> QueuePolicy? {
+        switch code {
+        case 0: .block
+        case 1: .dropOldest
+        case 2: .latest
+        default: nil
+        }
+    }
+}
