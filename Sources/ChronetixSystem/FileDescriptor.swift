@@ -46,6 +46,15 @@ public struct FileDescriptor: ~Copyable {
         return status.st_uid
     }
 
+    /// The time of the file's last status change (creation, for a shared-memory object that was only
+    /// sized once), in seconds since the Unix epoch. Wraps `fstat(2)`.
+    /// - Throws: The `Errno` of `fstat`.
+    public func statusChangeTime() throws(Errno) -> Int {
+        var status = stat()
+        guard unsafe fstat(rawValue, &status) == 0 else { throw Errno.current }
+        return Int(status.st_ctim.tv_sec)
+    }
+
     /// Sets the file's size. Wraps `ftruncate(2)`; retries `EINTR`.
     /// - Parameter size: The new size in bytes.
     /// - Throws: The `Errno` of `ftruncate`.

@@ -1,0 +1,108 @@
+public import ChronetixSystem
+import Synchronization
+
+/// Finds and removes ring segments whose owner is dead: what `chronetix gc` does, and what a run started
+/// after a crashed one does to clean up after it.
+///
+/// Only Chronetix rings are ever removed: a segment must carry our name prefix *and* our magic, and its
+/// owner (the creating process, recorded by pid and start time) must be gone. Anything else with our
+/// prefix is reported and left alone.
+public enum StaleSegments {
+    /// What the scan concluded about one segment.
+    public enum Verdict: Hashable, Sendable {
+        /// A ring whose owner is dead (or that was never initialised, more than a minute ago).
+        case stale(reason: String)
+        /// A ring whose owner is alive.
+        case live(owner: ProcessIdentity)
+        /// Something with our prefix that is not a ring we can judge; never removed.
+        case unrecognized(reason: String)
+    }
+
+    /// One segment and the verdict on it.
+    public struct Finding: Hashable, Sendable {
+        /// The segment's name (`/chronetix.…`).
+        public var name: String
+        /// What the scan concluded.
+        public var verdict: Verdict
+        /// Its size in bytes, when it could be read.
+        public var size: Int?
+    }
+
+    /// Segments that are never initialised (magic still 0) count as stale once they are this old: their
+    /// creator died between creating and initialising them.
+    public static let uninitializedGraceSeconds = 60
+
+    /// Judges every segment in `/dev/shm` whose name starts with `prefix`.
+    /// - Parameter prefix: The name prefix with its slash; ``RingName/prefix`` by default.
+    /// - Returns: One finding per segment, sorted by name.
+    /// - Throws: `SystemCallError` when `/dev/shm` cannot be listed.
+    public static func scan(prefix: String = RingName.prefix) throws(SystemCallError) -> [Finding] {
+        try SharedMemory.names(withPrefix: prefix).map(judge)
+    }
+
+    /// Removes the stale segments among `findings`.
+    /// - Parameter findings: The result of ``scan(prefix:)``.
+    /// - Returns: The findings that were removed, and failures (name and error) for those that could not be.
+    public static func remove(_ findings: [Finding]) -> (removed: [Finding], failed: [(Finding, SystemCallError)]) {
+        var removed: [Finding] = []
+        var failed: [(Finding, SystemCallError)] = []
+        for finding in findings {
+            guard case .stale = finding.verdict else { continue }
+            do {
+                try SharedMemory.unlink(name: finding.name)
+                removed.append(finding)
+            } catch where error.errno == .noSuchFile {
+                removed.append(finding)  // someone else removed it first: it is gone either way
+            } catch {
+                failed.append((finding, error))
+            }
+        }
+        return (removed, failed)
+    }
+
+    /// Judges one segment by its header, which is mapped read-only and never trusted beyond the page.
+    static func judge(_ name: String) -> Finding {
+        let descriptor: FileDescriptor
+        do {
+            descriptor = try SharedMemory.open(name: name, writable: false)
+        } catch {
+            return Finding(name: name, verdict: .unrecognized(reason: "cannot open it: \(error.errno)"), size: nil)
+        }
+        let size: Int
+        let changed: Int
+        do {
+            size = try descriptor.size()
+            changed = try descriptor.statusChangeTime()
+        } catch {
+            return Finding(name: name, verdict: .unrecognized(reason: "cannot read its size: \(error)"), size: nil)
+        }
+        guard size >= RingLayout.headerSize else {
+            return Finding(name: name, verdict: .unrecognized(reason: "\(size) bytes, smaller than a ring header"), size: size)
+        }
+        let region: MappedRegion
+        do {
+            region = try MappedRegion(mapping: descriptor, length: RingLayout.headerSize, writable: false)
+        } catch {
+            return Finding(name: name, verdict: .unrecognized(reason: "cannot map it: \(error.errno)"), size: size)
+        }
+        let header = unsafe UnsafeRingHeader(base: region.unsafeBase)
+        // Pairs with the creator's releasing store of the magic.
+        let magic = unsafe header.u64(RingLayout.Header.magic).pointee.load(ordering: .acquiring)
+        if magic == 0 {
+            let age = Int(Clock.realtimeNanoseconds() / 1_000_000_000) - changed
+            if age > uninitializedGraceSeconds {
+                return Finding(name: name, verdict: .stale(reason: "never initialised; created \(age) s ago"), size: size)
+            }
+            return Finding(name: name, verdict: .unrecognized(reason: "not initialised yet (\(age) s old)"), size: size)
+        }
+        guard magic == RingLayout.magic else {
+            return Finding(name: name, verdict: .unrecognized(reason: "not a Chronetix ring (magic 0x\(String(magic, radix: 16)))"), size: size)
+        }
+        let owner = unsafe ProcessIdentity(
+            pid: header.loadI32(RingLayout.Header.ownerPID),
+            startTime: header.loadU64(RingLayout.Header.ownerStartTime)
+        )
+        if owner.isAlive { return Finding(name: name, verdict: .live(owner: owner), size: size) }
+        return Finding(name: name, verdict: .stale(reason: "owner \(owner) is gone"), size: size)
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import ShmDataPort
+
+struct GC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Removes shared-memory segments left behind by Chronetix runs whose owner died.",
+        discussion: """
+            Looks at every /dev/shm entry named chronetix.*, reads its ring header, and removes it only if it \
+            is a Chronetix ring whose owning process (pid and start time) no longer runs, or a segment that \
+            was never initialised and is more than a minute old. Live rings and anything it does not \
+            recognise are listed and left alone.
+            """
+    )
+
+    @Flag(help: "Say what would be removed without removing anything.")
+    var dryRun = false
+
+    @Flag(name: .shortAndLong, help: "Also list the segments that are left alone.")
+    var verbose = false
+
+    func run() throws {
+        let findings: [StaleSegments.Finding]
+        do {
+            findings = try StaleSegments.scan()
+        } catch {
+            throw RuntimeFailure("cannot list /dev/shm: \(error)")
+        }
+        let stale = findings.filter { if case .stale = $0.verdict { true } else { false } }
+        var failures = 0
+        if dryRun {
+            for finding in stale { print("would remove \(finding.name): \(Self.reason(finding))") }
+        } else {
+            let outcome = StaleSegments.remove(stale)
+            for finding in outcome.removed { print("removed \(finding.name): \(Self.reason(finding))") }
+            for (finding, error) in outcome.failed {
+                print("could not remove \(finding.name): \(error)")
+                failures += 1
+            }
+        }
+        var live = 0
+        var unrecognized = 0
+        for finding in findings {
+            switch finding.verdict {
+            case .stale: continue
+            case .live(let owner):
+                live += 1
+                if verbose { print("left \(finding.name): in use by its owner, \(owner)") }
+            case .unrecognized(let reason):
+                unrecognized += 1
+                if verbose { print("left \(finding.name): \(reason)") }
+            }
+        }
+        let verb = dryRun ? "would remove" : "removed"
+        print("\(verb) \(stale.count - failures) stale segment(s); left \(live) live and \(unrecognized) unrecognised")
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    static func reason(_ finding: StaleSegments.Finding) -> String {
+        let size = finding.size.map { " (\($0) bytes)" } ?? ""
+        if case .stale(let reason) = finding.verdict { return reason + size }
+        return size
+    }
+}
+
+/// A command failed for a reason outside the user's input; printed as `Error: …`, exit code 1.
+struct RuntimeFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
