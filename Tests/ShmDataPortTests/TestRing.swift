@@ -23,6 +23,11 @@ struct TestRing: ~Copyable {
         try? SharedMemory.unlink(name: segment.name)
     }
 
+    /// Removes the name at once (mappings stay valid): for tests whose process will not run `deinit`.
+    func unlinkNow() throws {
+        try SharedMemory.unlink(name: segment.name)
+    }
+
     /// Names of this process's test segments still in /dev/shm.
     static func leftovers() throws -> [String] {
         try SharedMemory.names(withPrefix: prefix + "-")
