@@ -30,6 +30,16 @@ let package = Package(
             ],
             path: "Benchmarks/CBORCodec",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        .executableTarget(
+            name: "ShmRing",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ChronetixSystem", package: "Chronetix"),
+                .product(name: "ShmDataPort", package: "Chronetix"),
+            ],
+            path: "Benchmarks/ShmRing",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
