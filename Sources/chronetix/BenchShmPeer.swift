@@ -1,0 +1,215 @@
+import ArgumentParser
+import ChronetixSystem
+import Dispatch
+import Foundation
+import ShmDataPort
+
+/// The consumer side of `chronetix bench shm`, started by it as a separate process (hidden from help).
+///
+/// Throughput: receives every frame of `--segment`, checks its length and sequence number, and at the end of the
+/// stream prints one `RESULT` line (frames, errors, the CLOCK_MONOTONIC time it saw the end). Latency (with
+/// `--reply`): echoes every frame on the reply ring until the end of the stream, then closes the reply ring.
+struct BenchShmPeer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shm-peer",
+        abstract: "The consumer process of `chronetix bench shm` (started by it; not for direct use).",
+        shouldDisplay: false
+    )
+
+    @Option(help: "The ring to consume.")
+    var segment: String
+
+    @Option(help: "Latency: the ring to echo every frame on.")
+    var reply: String?
+
+    @Option(help: "The payload size every frame must have.")
+    var size: Int
+
+    @Option(help: "copy or zero-copy.")
+    var mode: BenchShmMode = .copy
+
+    @Option(help: "spin, sleep or adaptive.")
+    var wait: BenchShmWait = .adaptive
+
+    @Flag(inversion: .prefixedNo, help: "Pin this process to CPU1.")
+    var pin = true
+
+    @Option(help: "Exit with status 3 after this many seconds, whatever happens.")
+    var watchdog: Double = 120
+
+    func run() throws {
+        do {
+            // A peer must never outlive the bench, even one killed with SIGKILL.
+            try Processes.setParentDeathSignal(SIGKILL)
+        } catch {
+            StandardError.print("chronetix bench shm-peer: cannot set the parent-death signal: \(error)")
+            throw ExitCode(2)
+        }
+        // The bench ignores SIGINT and SIGTERM (it handles them on a queue); this process takes the default action.
+        _ = Foundation.signal(SIGINT, SIG_DFL)  // returns the previous disposition, which nothing restores
+        _ = Foundation.signal(SIGTERM, SIG_DFL)
+        let seconds = watchdog
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+            StandardError.print("chronetix bench shm-peer: watchdog: still running after \(seconds) s; exiting")
+            Foundation.exit(3)
+        }
+        if pin && CPU.onlineCount > 1 {
+            do {
+                try CPU.pinCurrentThread(to: 1)
+            } catch {
+                StandardError.print("chronetix bench shm-peer: warning: cannot pin to CPU1: \(error)")
+            }
+        }
+        var checker = BenchSequenceChecker(size: size)
+        let end: UInt64
+        let statistics: WaitStatistics
+        do {
+            if let reply {
+                (end, statistics) = try echo(to: reply, checker: &checker)
+            } else {
+                (end, statistics) = try consume(checker: &checker)
+            }
+        } catch {
+            StandardError.print("chronetix bench shm-peer: \(error)")
+            for message in checker.messages { StandardError.print("chronetix bench shm-peer: \(message)") }
+            throw ExitCode(1)
+        }
+        print(
+            "RESULT frames=\(checker.expected) errors=\(checker.errors) end_ns=\(end) stalls=\(statistics.stalls) "
+                + "sleeps=\(statistics.sleeps) wakes=\(statistics.wakes) timeouts=\(statistics.timeouts)"
+        )
+        for message in checker.messages { StandardError.print("chronetix bench shm-peer: \(message)") }
+        if checker.errors > 0 { throw ExitCode(1) }
+    }
+
+    /// Throughput: receives until the end of the stream; returns when it saw the end, and its wait statistics.
+    private func consume(checker: inout BenchSequenceChecker) throws(RingError) -> (UInt64, WaitStatistics) {
+        var consumer = try RingConsumer(attachingTo: segment, waitStrategy: wait.strategy)
+        let buffer = BenchBuffer(size: size)
+        defer { buffer.deallocate() }
+        let destination = buffer.bytes
+        switch mode {
+        case .copy:
+            while true {
+                switch try consumer.receive() {
+                case .frame(let frame):
+                    let payload = frame.payload
+                    // Every payload is copied out, as a node that keeps its input would.
+                    let count = min(payload.count, destination.count)
+                    destination.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count)
+                    let value = count >= 8 ? destination.load(as: UInt64.self) : ~checker.expected
+                    checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
+                    consumer.release()
+                case .endOfStream:
+                    return (Clock.monotonicNanoseconds(), consumer.statistics)
+                case .wouldBlock:
+                    continue  // not returned without a timeout
+                }
+            }
+        case .zeroCopy:
+            while true {
+                switch try consumer.receive() {
+                case .frame(let frame):
+                    let payload = frame.payload
+                    // In place: only the sequence number is read, as the C reference's `+inplace` consumer does.
+                    let value = payload.count >= 8 ? payload.loadUnaligned(as: UInt64.self) : ~checker.expected
+                    checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
+                    consumer.release()
+                case .endOfStream:
+                    return (Clock.monotonicNanoseconds(), consumer.statistics)
+                case .wouldBlock:
+                    continue
+                }
+            }
+        }
+    }
+
+    /// Latency: echoes every frame on `reply` until the end of the stream, then closes `reply`.
+    private func echo(
+        to reply: String,
+        checker: inout BenchSequenceChecker
+    ) throws(RingError) -> (UInt64, WaitStatistics) {
+        var consumer = try RingConsumer(attachingTo: segment, waitStrategy: wait.strategy)
+        var producer = try RingProducer(attachingTo: reply, waitStrategy: wait.strategy)
+        let buffer = BenchBuffer(size: size)
+        defer { buffer.deallocate() }
+        let destination = buffer.bytes
+        while true {
+            switch try consumer.receive() {
+            case .frame(let frame):
+                let payload = frame.payload
+                switch mode {
+                case .copy:
+                    // Copy out and release, then send the copy back: what the C reference's echo does.
+                    let count = min(payload.count, destination.count)
+                    destination.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count)
+                    let value = count >= 8 ? destination.load(as: UInt64.self) : ~checker.expected
+                    checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
+                    consumer.release()
+                    _ = try producer.send(UnsafeRawBufferPointer(rebasing: destination[0..<count]))
+                case .zeroCopy:
+                    // Straight from one ring into the other, then release.
+                    let value = payload.count >= 8 ? payload.loadUnaligned(as: UInt64.self) : ~checker.expected
+                    checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
+                    // Never nil without a timeout.
+                    guard let reserved = try producer.reserve(capacity: payload.count) else { continue }
+                    if payload.count > 0 {
+                        reserved.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+                    }
+                    producer.commit(length: payload.count)
+                    consumer.release()
+                }
+            case .endOfStream:
+                producer.close()
+                return (Clock.monotonicNanoseconds(), consumer.statistics)
+            case .wouldBlock:
+                continue
+            }
+        }
+    }
+}
+
+/// Checks that frames arrive with the expected length and consecutive sequence numbers from 0: no loss, no
+/// duplicate, no reordering. Keeps the first few problems for the report.
+struct BenchSequenceChecker {
+    let size: Int
+    /// The next expected sequence number; also the number of frames seen.
+    private(set) var expected: UInt64 = 0
+    private(set) var errors: UInt64 = 0
+    private(set) var messages: [String] = []
+
+    init(size: Int) { self.size = size }
+
+    /// Checks one frame: its payload length, the sequence number at the start of its payload, and the ring's
+    /// sequence number for it.
+    @inline(__always)
+    mutating func check(length: Int, value: UInt64, sequenceNumber: UInt64) {
+        if length != size || value != expected || sequenceNumber != expected {
+            record(length: length, value: value, sequenceNumber: sequenceNumber)
+        }
+        expected &+= 1
+    }
+
+    @inline(never)
+    private mutating func record(length: Int, value: UInt64, sequenceNumber: UInt64) {
+        errors &+= 1
+        guard messages.count < 5 else { return }
+        messages.append(
+            "frame \(expected): payload of \(length) bytes (expected \(size)), payload sequence \(value), "
+                + "frame sequence number \(sequenceNumber) (expected \(expected))"
+        )
+    }
+}
+
+/// A page-aligned, pre-faulted buffer of at least 8 bytes for payloads (as the C reference's `xmalloc_aligned`).
+struct BenchBuffer {
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(size: Int) {
+        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 4096)
+        // Fault every page in before anything is timed.
+        bytes.initializeMemory(as: UInt8.self, repeating: 0xA5)
+    }
+
+    func deallocate() { bytes.deallocate() }
+}

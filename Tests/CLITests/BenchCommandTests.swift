@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+/// `chronetix bench shm` end to end: two real processes, a real ring, the JSON report. No timing assertions.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct BenchCommandTests {
+    @Test func throughputRunWritesEveryResultAndLeavesNothingBehind() throws {
+        let before = Set(try Self.benchSegments())
+        let output = Self.temporaryPath("throughput")
+        defer { try? FileManager.default.removeItem(atPath: output) }  // absent when the command failed
+        let result = try CommandRunner.run(["bench", "shm", "--sizes", "64,4K", "--duration", "0.2", "--json", output])
+        #expect(result.status == 0, "stderr: \(result.standardError)")
+        #expect(!result.standardError.contains("error"))
+        #expect(result.output.contains("throughput"))
+
+        let report = try Self.report(at: output)
+        let results = try #require(report["results"] as? [[String: Any]])
+        #expect(results.map { $0["size"] as? Int } == [64, 4096])
+        for entry in results {
+            #expect(entry["mode"] as? String == "copy")
+            #expect(entry["wait"] as? String == "adaptive")
+            #expect((entry["frames"] as? Int ?? 0) > 0)
+            #expect((entry["seconds"] as? Double ?? 0) > 0)
+            #expect((entry["frames_per_second"] as? Double ?? 0) > 0)
+            #expect((entry["bytes_per_second"] as? Double ?? 0) > 0)
+            #expect(entry["latency_ns"] == nil)
+            #expect(entry["errors"] == nil)
+        }
+        let machine = try #require(report["machine"] as? [String: Any])
+        for key in ["cpu", "cores", "kernel", "hostname"] { #expect(machine[key] != nil, "machine.\(key)") }
+        let build = try #require(report["build"] as? [String: Any])
+        #expect(build["chronetix"] as? String != nil)
+        #expect(build["swift"] as? String != nil)
+        #expect(["debug", "release"].contains(build["configuration"] as? String ?? ""))
+
+        #expect(Set(try Self.benchSegments()).subtracting(before).isEmpty)
+    }
+
+    @Test func latencyRunReportsPercentiles() throws {
+        let output = Self.temporaryPath("latency")
+        defer { try? FileManager.default.removeItem(atPath: output) }  // absent when the command failed
+        let result = try CommandRunner.run([
+            "bench", "shm", "--latency", "--mode", "zero-copy", "--sizes", "64", "--duration", "0.2", "--json", output,
+        ])
+        #expect(result.status == 0, "stderr: \(result.standardError)")
+        let results = try #require(try Self.report(at: output)["results"] as? [[String: Any]])
+        #expect(results.count == 1)
+        let entry = try #require(results.first)
+        #expect(entry["mode"] as? String == "zero-copy")
+        #expect((entry["frames"] as? Int ?? 0) > 0)
+        let latency = try #require(entry["latency_ns"] as? [String: Any])
+        for key in ["p50", "p99", "p999"] { #expect((latency[key] as? Double ?? 0) > 0, "latency_ns.\(key)") }
+    }
+
+    @Test func rejectsPayloadsTooSmallForTheSequenceNumber() throws {
+        let result = try CommandRunner.run(["bench", "shm", "--sizes", "4"])
+        #expect(result.status == 64)
+        #expect(result.standardError.contains("8-byte sequence number"))
+    }
+
+    private static func temporaryPath(_ label: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-bench-\(getpid())-\(label).json").path
+    }
+
+    private static func report(at path: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// The bench's segments in /dev/shm (`chronetix.bench-<pid>.…`).
+    private static func benchSegments() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix("chronetix.bench-") }
+    }
+}
