@@ -123,8 +123,36 @@ public struct RingConsumer: ~Copyable {
             alignment: geometry.alignment,
             name: name
         )
-        // A consumer that died holding borrowed frames left its claim: this process is its successor.
-        unsafe header.u32(slot + RingLayout.Consumer.claim).pointee.store(RingLayout.claimFree, ordering: .releasing)
+        let claim = unsafe header.u32(slot + RingLayout.Consumer.claim)
+        let isLossy = geometry.policy != .block
+        if isLossy {
+            // The producer moves this slot's released counters (and overwrites the frames it dropped) while it
+            // holds the claim: take it before reading, walking and rewriting them below, or a drop in between is
+            // undone by the stores below. A claim held by a consumer was left by a predecessor that died holding
+            // borrowed frames (this process won the pid word): it is this process's now.
+            while true {
+                // Acquiring: pairs with the producer's releasing store of CLAIM_FREE after it moved the counters.
+                let current = unsafe claim.pointee.load(ordering: .acquiring)
+                if current != RingLayout.claimProducer,
+                    unsafe claim.pointee.compareExchange(
+                        expected: current,
+                        desired: RingLayout.claimConsumer,
+                        ordering: .acquiringAndReleasing
+                    ).exchanged
+                {
+                    break
+                }
+                CPU.relax()  // the producer is dropping frames: a few instructions per frame
+            }
+        } else {
+            // Unused under block; clear whatever a predecessor left.
+            unsafe claim.pointee.store(RingLayout.claimFree, ordering: .releasing)
+        }
+        defer {
+            // Once the counters below are rewritten (or attaching failed on the way): releasing, it publishes
+            // them to the producer's acquiring compare-exchange.
+            if isLossy { unsafe claim.pointee.store(RingLayout.claimFree, ordering: .releasing) }
+        }
         // Pairs with the producer's releasing store in publish().
         let write = unsafe header.u64(RingLayout.Header.writeBytes).pointee.load(ordering: .acquiring)
         // Pairs with the previous consumer's (or a dropping producer's) releasing stores.
@@ -162,7 +190,7 @@ public struct RingConsumer: ~Copyable {
         self.capacity = geometry.capacity
         self.slot = slot
         self.slotIndex = index
-        self.isLossy = geometry.policy != .block
+        self.isLossy = isLossy
         self.isLatest = geometry.policy == .latest
         self.asymmetricBarrier = MemoryBarrier.isAsymmetric
         self.waitStrategy = waitStrategy

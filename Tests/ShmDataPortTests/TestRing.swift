@@ -12,9 +12,13 @@ struct TestRing: ~Copyable {
     let segment: RingSegment
     var name: String { segment.name }
 
-    init(_ configuration: RingConfiguration, label: String = "edge") throws {
+    /// Creates a segment named `<prefix>-<n>.<label>.out`.
+    /// - Parameters:
+    ///   - prefix: ``prefix`` unless a suite keeps its segments apart (suites run in parallel, and each leak
+    ///     check must see only its own suite's segments).
+    init(_ configuration: RingConfiguration, label: String = "edge", prefix: String = TestRing.prefix) throws {
         let number = Self.counter.wrappingAdd(1, ordering: .relaxed).newValue
-        let name = "\(Self.prefix)-\(number).\(label).out"
+        let name = "\(prefix)-\(number).\(label).out"
         segment = try RingSegment(creating: name, configuration: configuration)
     }
 
@@ -28,8 +32,8 @@ struct TestRing: ~Copyable {
         try SharedMemory.unlink(name: segment.name)
     }
 
-    /// Names of this process's test segments still in /dev/shm.
-    static func leftovers() throws -> [String] {
+    /// Names of this process's test segments with `prefix` still in /dev/shm.
+    static func leftovers(prefix: String = TestRing.prefix) throws -> [String] {
         try SharedMemory.names(withPrefix: prefix + "-")
     }
 }
