@@ -42,6 +42,15 @@ struct BenchShm: ParsableCommand {
     )
     var ringSize: ByteCount?
 
+    @Option(help: "The rings' frame alignment: 8 (the ring's default), 16, 32 or 64.")
+    var frameAlignment = BenchShmGeometry.defaultAlignment
+
+    @Option(help: "Throughput: publish every N frames instead of every frame (as the C reference's PUBLISH_BATCH).")
+    var batch = 1
+
+    @Option(help: "Throughput: seconds of an idle ring before each size's traffic; reports the waiting consumer's CPU.")
+    var idle: Double = 0
+
     @Flag(help: "Measure one-way latency (round trip / 2 of a ping-pong over two rings) instead of throughput.")
     var latency = false
 
@@ -58,6 +67,9 @@ struct BenchShm: ParsableCommand {
         for size in sizes.values where size < BenchShmGeometry.minimumSize {
             throw ValidationError("size \(size) is below 8 bytes: every payload starts with its 8-byte sequence number")
         }
+        guard [8, 16, 32, 64].contains(frameAlignment) else {
+            throw ValidationError("--frame-alignment must be 8, 16, 32 or 64")
+        }
         if let ringSize {
             let bytes = ringSize.value
             guard bytes >= 4096, bytes <= 1 << 30, bytes & (bytes - 1) == 0 else {
@@ -70,19 +82,35 @@ struct BenchShm: ParsableCommand {
                 )
             }
         } else {
-            for size in sizes.values where size > 256 << 20 {
-                throw ValidationError("size \(size) is above 256M")
+            for size in sizes.values {
+                let ring =
+                    latency
+                    ? BenchShmGeometry.latencyRing(size, alignment: frameAlignment)
+                    : BenchShmGeometry.throughputRing(size, alignment: frameAlignment)
+                if ring > 1 << 30 { throw ValidationError("size \(size) needs a ring above the largest, 1G") }
             }
         }
+        if latency && batch != 1 { throw ValidationError("--batch applies to throughput only") }
+        if latency && idle != 0 { throw ValidationError("--idle applies to throughput only") }
     }
 
     func run() throws {
         BenchCleanup.shared.installSignalHandlers()
-        let runner = BenchShmRunner(mode: mode, wait: wait, seconds: duration, pin: pin, ringSize: ringSize?.value)
+        let runner = BenchShmRunner(
+            mode: mode,
+            wait: wait,
+            seconds: duration,
+            pin: pin,
+            ringSize: ringSize?.value,
+            alignment: frameAlignment,
+            batch: batch,
+            idleSeconds: idle
+        )
         let pinning = pin && CPU.onlineCount > 1 ? "producer on CPU0, consumer on CPU1" : "not pinned"
         Self.emit(
             "chronetix bench shm: \(latency ? "latency (one-way = round trip / 2)" : "throughput"), mode \(mode.rawValue), "
-                + "wait \(wait.rawValue), \(pinning), \(duration) s per size"
+                + "wait \(wait.rawValue)\(batch > 1 && !latency ? ", publishing every \(batch) frames" : ""), \(pinning), "
+                + "\(duration) s per size"
         )
         Self.emit(latency ? BenchShmTable.latencyHeader() : BenchShmTable.throughputHeader())
         var results: [BenchShmResult] = []
@@ -90,6 +118,7 @@ struct BenchShm: ParsableCommand {
             for size in sizes.values {
                 let result = latency ? try runner.latency(size: size) : try runner.throughput(size: size)
                 Self.emit(latency ? BenchShmTable.latencyRow(result) : BenchShmTable.throughputRow(result))
+                if let idle = result.idle { Self.emit(BenchShmTable.idleRow(idle)) }
                 results.append(result)
             }
         } catch {

@@ -87,39 +87,55 @@ struct BenchShmPeer: ParsableCommand {
         var consumer = try RingConsumer(attachingTo: segment, waitStrategy: wait.strategy)
         let buffer = BenchBuffer(size: size)
         defer { buffer.deallocate() }
-        let destination = buffer.bytes
         switch mode {
-        case .copy:
-            while true {
-                switch try consumer.receive() {
-                case .frame(let frame):
-                    let payload = frame.payload
-                    // Every payload is copied out, as a node that keeps its input would.
-                    let count = min(payload.count, destination.count)
-                    destination.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count)
-                    let value = count >= 8 ? destination.load(as: UInt64.self) : ~checker.expected
-                    checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
-                    consumer.release()
-                case .endOfStream:
-                    return (Clock.monotonicNanoseconds(), consumer.statistics)
-                case .wouldBlock:
-                    continue  // not returned without a timeout
-                }
+        case .copy: try Self.consumeCopying(&consumer, into: buffer.bytes, checker: &checker)
+        case .zeroCopy: try Self.consumeInPlace(&consumer, checker: &checker)
+        }
+        return (Clock.monotonicNanoseconds(), consumer.statistics)
+    }
+
+    /// Copies every payload out, as a node that keeps its input would, until the end of the stream. A function of
+    /// its own (as the next one) so that the ring's hot path is inlined into a small loop.
+    @inline(never)
+    private static func consumeCopying(
+        _ consumer: inout RingConsumer,
+        into destination: UnsafeMutableRawBufferPointer,
+        checker: inout BenchSequenceChecker
+    ) throws(RingError) {
+        while true {
+            switch try consumer.receive() {
+            case .frame(let frame):
+                let payload = frame.payload
+                let count = min(payload.count, destination.count)
+                destination.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count)
+                let value = count >= 8 ? destination.load(as: UInt64.self) : ~checker.expected
+                checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
+                consumer.release()
+            case .endOfStream:
+                return
+            case .wouldBlock:
+                continue  // not returned without a timeout
             }
-        case .zeroCopy:
-            while true {
-                switch try consumer.receive() {
-                case .frame(let frame):
-                    let payload = frame.payload
-                    // In place: only the sequence number is read, as the C reference's `+inplace` consumer does.
-                    let value = payload.count >= 8 ? payload.loadUnaligned(as: UInt64.self) : ~checker.expected
-                    checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
-                    consumer.release()
-                case .endOfStream:
-                    return (Clock.monotonicNanoseconds(), consumer.statistics)
-                case .wouldBlock:
-                    continue
-                }
+        }
+    }
+
+    /// Reads each frame in place, only its sequence number, as the C reference's `+inplace` consumer does.
+    @inline(never)
+    private static func consumeInPlace(
+        _ consumer: inout RingConsumer,
+        checker: inout BenchSequenceChecker
+    ) throws(RingError) {
+        while true {
+            switch try consumer.receive() {
+            case .frame(let frame):
+                let payload = frame.payload
+                let value = payload.count >= 8 ? payload.loadUnaligned(as: UInt64.self) : ~checker.expected
+                checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
+                consumer.release()
+            case .endOfStream:
+                return
+            case .wouldBlock:
+                continue  // not returned without a timeout
             }
         }
     }
@@ -133,7 +149,20 @@ struct BenchShmPeer: ParsableCommand {
         var producer = try RingProducer(attachingTo: reply, waitStrategy: wait.strategy)
         let buffer = BenchBuffer(size: size)
         defer { buffer.deallocate() }
-        let destination = buffer.bytes
+        try Self.echo(&consumer, to: &producer, mode: mode, through: buffer.bytes, checker: &checker)
+        producer.close()
+        return (Clock.monotonicNanoseconds(), consumer.statistics)
+    }
+
+    /// The echo loop, in a function of its own so that the ring's hot path is inlined into it.
+    @inline(never)
+    private static func echo(
+        _ consumer: inout RingConsumer,
+        to producer: inout RingProducer,
+        mode: BenchShmMode,
+        through buffer: UnsafeMutableRawBufferPointer,
+        checker: inout BenchSequenceChecker
+    ) throws(RingError) {
         while true {
             switch try consumer.receive() {
             case .frame(let frame):
@@ -141,12 +170,12 @@ struct BenchShmPeer: ParsableCommand {
                 switch mode {
                 case .copy:
                     // Copy out and release, then send the copy back: what the C reference's echo does.
-                    let count = min(payload.count, destination.count)
-                    destination.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count)
-                    let value = count >= 8 ? destination.load(as: UInt64.self) : ~checker.expected
+                    let count = min(payload.count, buffer.count)
+                    buffer.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count)
+                    let value = count >= 8 ? buffer.load(as: UInt64.self) : ~checker.expected
                     checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
                     consumer.release()
-                    _ = try producer.send(UnsafeRawBufferPointer(rebasing: destination[0..<count]))
+                    _ = try producer.send(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 case .zeroCopy:
                     // Straight from one ring into the other, then release.
                     let value = payload.count >= 8 ? payload.loadUnaligned(as: UInt64.self) : ~checker.expected
@@ -160,10 +189,9 @@ struct BenchShmPeer: ParsableCommand {
                     consumer.release()
                 }
             case .endOfStream:
-                producer.close()
-                return (Clock.monotonicNanoseconds(), consumer.statistics)
+                return
             case .wouldBlock:
-                continue
+                continue  // not returned without a timeout
             }
         }
     }

@@ -43,6 +43,19 @@ final class BenchPeerProcess {
     /// Whether the peer still runs.
     var isRunning: Bool { process.isRunning }
 
+    /// The CPU time the peer has used so far (user + system) in clock ticks, from `/proc/PID/stat`; `nil` when
+    /// the file cannot be read or parsed.
+    func cpuTicks() -> UInt64? {
+        // No such file: the peer is gone, which the caller reports.
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // After the command name: field 3 (state) is fields[0], so utime (14) and stime (15) are fields[11...12].
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+        return user &+ system
+    }
+
     /// Waits up to `timeout` seconds for the peer to exit (killing it after that), then returns its exit status
     /// (128 + the signal for a killed peer) and what it wrote to standard output.
     func finish(timeout: Double) -> (status: Int32, output: String, timedOut: Bool) {

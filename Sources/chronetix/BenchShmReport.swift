@@ -11,6 +11,19 @@ struct BenchShmResult: Encodable {
         var p999: Double
     }
 
+    /// What the consumer cost while the ring was idle (attached, no traffic), before the traffic.
+    struct Idle: Encodable {
+        var seconds: Double
+        var consumerCPUSeconds: Double
+        var consumerCPUPercent: Double
+
+        enum CodingKeys: String, CodingKey {
+            case seconds
+            case consumerCPUSeconds = "consumer_cpu_seconds"
+            case consumerCPUPercent = "consumer_cpu_percent"
+        }
+    }
+
     /// How often each side waited (the ring's `WaitStatistics`), to tell spinning from sleeping.
     struct Waits: Encodable {
         var producerStalls: UInt64
@@ -32,18 +45,23 @@ struct BenchShmResult: Encodable {
     var mode: String
     var wait: String
     var ringBytes: Int
+    var frameAlignment: Int
+    /// Throughput: frames per publication of the write counter (1: every frame).
+    var batch: Int
     /// Throughput: frames the consumer received. Latency: round trips measured (after the warm-up).
     var frames: UInt64
     var seconds: Double
     var latency: Latency?
+    var idle: Idle?
     var waits: Waits
 
     var framesPerSecond: Double { seconds > 0 ? Double(frames) / seconds : 0 }
     var bytesPerSecond: Double { framesPerSecond * Double(size) }
 
     enum CodingKeys: String, CodingKey {
-        case test, size, mode, wait, frames, seconds, waits
+        case test, size, mode, wait, frames, seconds, waits, batch, idle
         case ringBytes = "ring_bytes"
+        case frameAlignment = "frame_alignment"
         case framesPerSecond = "frames_per_second"
         case bytesPerSecond = "bytes_per_second"
         case latency = "latency_ns"
@@ -56,11 +74,14 @@ struct BenchShmResult: Encodable {
         try container.encode(mode, forKey: .mode)
         try container.encode(wait, forKey: .wait)
         try container.encode(ringBytes, forKey: .ringBytes)
+        try container.encode(frameAlignment, forKey: .frameAlignment)
+        try container.encode(batch, forKey: .batch)
         try container.encode(frames, forKey: .frames)
         try container.encode(seconds, forKey: .seconds)
         try container.encode(framesPerSecond.rounded(), forKey: .framesPerSecond)
         try container.encode(bytesPerSecond.rounded(), forKey: .bytesPerSecond)
         try container.encodeIfPresent(latency, forKey: .latency)
+        try container.encodeIfPresent(idle, forKey: .idle)
         try container.encode(waits, forKey: .waits)
     }
 }
@@ -176,6 +197,15 @@ enum BenchShmTable {
             String(format: "%.3f", result.bytesPerSecond / 1e9),
             "\(result.waits.producerSleeps)/\(result.waits.consumerSleeps)",
         ])
+    }
+
+    static func idleRow(_ idle: BenchShmResult.Idle) -> String {
+        String(
+            format: "           idle %.1f s before the traffic: the waiting consumer used %.2f s of CPU (%.1f%%)",
+            idle.seconds,
+            idle.consumerCPUSeconds,
+            idle.consumerCPUPercent
+        )
     }
 
     static func latencyHeader() -> String {

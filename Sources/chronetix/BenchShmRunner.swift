@@ -15,6 +15,13 @@ struct BenchShmRunner {
     var seconds: Double
     var pin: Bool
     var ringSize: Int?
+    /// The rings' frame alignment (8, 16, 32 or 64).
+    var alignment: Int = BenchShmGeometry.defaultAlignment
+    /// Throughput: the producer publishes every `batch` frames (1: every frame, as `commit` does).
+    var batch: Int = 1
+    /// Throughput: seconds the ring stays idle (attached, no traffic) before the traffic, to measure what the
+    /// waiting consumer costs; 0 skips it.
+    var idleSeconds: Double = 0
     var peerWatchdog: Double { seconds + 60 }
 
     /// Unique per run, so two benches never share a segment name.
@@ -24,11 +31,11 @@ struct BenchShmRunner {
 
     /// Streams frames of `size` bytes for the configured duration and returns what the consumer received.
     func throughput(size: Int) throws(BenchFailure) -> BenchShmResult {
-        let ringBytes = ringSize ?? BenchShmGeometry.throughputRing(size)
+        let ringBytes = ringSize ?? BenchShmGeometry.throughputRing(size, alignment: alignment)
         let name = RingName.forEdge(runID: runID, node: "bench", output: "s\(size)")
         BenchCleanup.shared.register(segment: name)
         defer { Self.removeName(name) }
-        let segment = try Self.create(name, ringBytes: ringBytes)
+        let segment = try create(name, ringBytes: ringBytes)
         var producer: RingProducer
         do {
             producer = try RingProducer(attachingTo: name, waitStrategy: wait.strategy)
@@ -39,51 +46,27 @@ struct BenchShmRunner {
         try Self.waitForPeer(peer) { segment.status().consumers.first?.state == .attached }
         try Self.remove(segment)
         pinProducer()
+        let idle = idleSeconds > 0 ? try Self.measureIdle(peer, seconds: idleSeconds) : nil
 
         let buffer = BenchBuffer(size: size)
         defer { buffer.deallocate() }
         let source = buffer.bytes
-        let payload = UnsafeRawBufferPointer(rebasing: source[0..<size])
         // Read the clock every 256 frames below 4 KiB, every 16 below 64 KiB, else every frame (as the C reference).
         let clockMask: UInt64 = size < 4096 ? 255 : size < 65536 ? 15 : 0
-        let limit = UInt64(seconds * 1e9)
-        var sent: UInt64 = 0
-        var peerExited = false
+        let stream = BenchStream(
+            size: size,
+            mode: mode,
+            batch: UInt64(batch),
+            clockMask: clockMask,
+            limit: UInt64(seconds * 1e9)
+        )
         let start = Clock.monotonicNanoseconds()
-        do throws(RingError) {
-            switch mode {
-            case .copy:
-                produce: while true {
-                    source.storeBytes(of: sent, as: UInt64.self)
-                    switch try producer.send(payload, timeout: .seconds(1)) {
-                    case .sent:
-                        sent &+= 1
-                    case .wouldBlock:
-                        // No room for a second: the consumer is slow or gone.
-                        if !peer.isRunning {
-                            peerExited = true
-                            break produce
-                        }
-                    }
-                    if sent & clockMask == 0 && Clock.monotonicNanoseconds() &- start >= limit { break }
-                }
-            case .zeroCopy:
-                while true {
-                    if let frame = try producer.reserve(capacity: size, timeout: .seconds(1)) {
-                        // Every payload byte is written in place: the source stands for what a node would serialise.
-                        frame.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: size)
-                        frame.storeBytes(of: sent, as: UInt64.self)
-                        producer.commit(length: size)
-                        sent &+= 1
-                    } else if !peer.isRunning {
-                        peerExited = true
-                        break
-                    }
-                    if sent & clockMask == 0 && Clock.monotonicNanoseconds() &- start >= limit { break }
-                }
-            }
+        let sent: UInt64
+        let peerExited: Bool
+        do {
+            (sent, peerExited) = try stream.run(&producer, source: source, peer: peer, start: start)
         } catch {
-            throw BenchFailure("size \(size): the producer failed after \(sent) frames: \(error)")
+            throw BenchFailure("size \(size): the producer failed: \(error)")
         }
         if peerExited { try Self.checkAlive(peer) }
         producer.close()
@@ -95,9 +78,12 @@ struct BenchShmRunner {
             mode: mode.rawValue,
             wait: wait.rawValue,
             ringBytes: ringBytes,
+            frameAlignment: alignment,
+            batch: batch,
             frames: verdict.frames,
             seconds: Double(verdict.end &- start) / 1e9,
             latency: nil,
+            idle: idle,
             waits: .init(
                 producerStalls: statistics.stalls,
                 producerSleeps: statistics.sleeps,
@@ -112,7 +98,7 @@ struct BenchShmRunner {
 
     /// Ping-pong over two rings for the configured duration after a 100 ms warm-up; one-way = round trip / 2.
     func latency(size: Int) throws(BenchFailure) -> BenchShmResult {
-        let ringBytes = ringSize ?? BenchShmGeometry.latencyRing(size)
+        let ringBytes = ringSize ?? BenchShmGeometry.latencyRing(size, alignment: alignment)
         let pingName = RingName.forEdge(runID: runID, node: "bench", output: "ping\(size)")
         let pongName = RingName.forEdge(runID: runID, node: "bench-peer", output: "pong\(size)")
         BenchCleanup.shared.register(segment: pingName)
@@ -121,8 +107,8 @@ struct BenchShmRunner {
             Self.removeName(pingName)
             Self.removeName(pongName)
         }
-        let pingSegment = try Self.create(pingName, ringBytes: ringBytes)
-        let pongSegment = try Self.create(pongName, ringBytes: ringBytes)
+        let pingSegment = try create(pingName, ringBytes: ringBytes)
+        let pongSegment = try create(pongName, ringBytes: ringBytes)
         var producer: RingProducer
         do {
             producer = try RingProducer(attachingTo: pingName, waitStrategy: wait.strategy)
@@ -151,87 +137,36 @@ struct BenchShmRunner {
             sourceBuffer.deallocate()
             destinationBuffer.deallocate()
         }
-        let source = sourceBuffer.bytes
-        let destination = destinationBuffer.bytes
-        let payload = UnsafeRawBufferPointer(rebasing: source[0..<size])
-        // Round trips in nanoseconds, 1 ns to 100 s at 3 significant digits; percentiles are halved for one-way.
-        var roundTrips = Histogram<UInt64>(
-            highestTrackableValue: 100_000_000_000,
-            numberOfSignificantValueDigits: .three
-        )
-        let limit = UInt64(seconds * 1e9)
-        let warmUpEnd = Clock.monotonicNanoseconds() &+ 100_000_000
-        var sequence: UInt64 = 0
-        var measured: UInt64 = 0
-        var measuredStart: UInt64 = 0
-        var measuredEnd: UInt64 = 0
-        var errors = BenchSequenceChecker(size: size)
-        var failure: BenchFailure? = nil
-        do throws(RingError) {
-            pingPong: while true {
-                let sent = Clock.monotonicNanoseconds()
-                switch mode {
-                case .copy:
-                    source.storeBytes(of: sequence, as: UInt64.self)
-                    _ = try producer.send(payload)
-                case .zeroCopy:
-                    // Never nil without a timeout.
-                    guard let frame = try producer.reserve(capacity: size) else { continue }
-                    frame.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: size)
-                    frame.storeBytes(of: sequence, as: UInt64.self)
-                    producer.commit(length: size)
-                }
-                echo: while true {
-                    switch try consumer.receive(timeout: .seconds(1)) {
-                    case .frame(let frame):
-                        let echoed = frame.payload
-                        let value: UInt64
-                        switch mode {
-                        case .copy:
-                            let count = min(echoed.count, destination.count)
-                            destination.baseAddress!.copyMemory(from: echoed.baseAddress!, byteCount: count)
-                            value = count >= 8 ? destination.load(as: UInt64.self) : ~sequence
-                        case .zeroCopy:
-                            value = echoed.count >= 8 ? echoed.loadUnaligned(as: UInt64.self) : ~sequence
-                        }
-                        errors.check(length: echoed.count, value: value, sequenceNumber: frame.sequenceNumber)
-                        consumer.release()
-                        break echo
-                    case .wouldBlock:
-                        // No echo for a second: the peer is slow or gone.
-                        if !peer.isRunning {
-                            failure = BenchFailure(
-                                "size \(size): the peer (pid \(peer.pid)) exited during the ping-pong"
-                            )
-                            break pingPong
-                        }
-                    case .endOfStream:
-                        failure = BenchFailure(
-                            "size \(size): the peer closed the reply ring after \(sequence) round trips"
-                        )
-                        break pingPong
-                    }
-                }
-                let received = Clock.monotonicNanoseconds()
-                sequence &+= 1
-                if sent < warmUpEnd { continue }
-                if measuredStart == 0 { measuredStart = sent }
-                roundTrips.record(received &- sent)
-                measured &+= 1
-                measuredEnd = received
-                if received &- measuredStart >= limit { break }
-            }
+        var pingPong = BenchPingPong(size: size, mode: mode, limit: UInt64(seconds * 1e9))
+        let outcome: BenchPingPong.Outcome
+        do {
+            outcome = try pingPong.run(
+                &producer,
+                &consumer,
+                source: sourceBuffer.bytes,
+                destination: destinationBuffer.bytes,
+                peer: peer
+            )
         } catch {
-            throw BenchFailure("size \(size): the ping-pong failed after \(sequence) round trips: \(error)")
-        }
-        if let failure { throw failure }
-        producer.close()
-        let verdict = try Self.collect(peer, size: size, sent: sequence)
-        if errors.errors > 0 {
             throw BenchFailure(
-                "size \(size): \(errors.errors) echoed frames were wrong\n" + errors.messages.joined(separator: "\n")
+                "size \(size): the ping-pong failed after \(pingPong.sequence) round trips: \(error)"
             )
         }
+        switch outcome {
+        case .done: break
+        case .peerExited: throw BenchFailure("size \(size): the peer (pid \(peer.pid)) exited during the ping-pong")
+        case .peerClosed:
+            throw BenchFailure("size \(size): the peer closed the reply ring after \(pingPong.sequence) round trips")
+        }
+        producer.close()
+        let verdict = try Self.collect(peer, size: size, sent: pingPong.sequence)
+        let checker = pingPong.checker
+        if checker.errors > 0 {
+            throw BenchFailure(
+                "size \(size): \(checker.errors) echoed frames were wrong\n" + checker.messages.joined(separator: "\n")
+            )
+        }
+        let roundTrips = pingPong.roundTrips
         let producerStatistics = producer.statistics
         let consumerStatistics = consumer.statistics
         func oneWay(_ percentile: Double) -> Double { Double(roundTrips.valueAtPercentile(percentile)) / 2 }
@@ -241,9 +176,12 @@ struct BenchShmRunner {
             mode: mode.rawValue,
             wait: wait.rawValue,
             ringBytes: ringBytes,
-            frames: measured,
-            seconds: Double(measuredEnd &- measuredStart) / 1e9,
+            frameAlignment: alignment,
+            batch: 1,
+            frames: pingPong.measured,
+            seconds: Double(pingPong.measuredEnd &- pingPong.measuredStart) / 1e9,
             latency: .init(p50: oneWay(50), p99: oneWay(99), p999: oneWay(99.9)),
+            idle: nil,
             waits: .init(
                 producerStalls: producerStatistics.stalls,
                 producerSleeps: producerStatistics.sleeps,
@@ -273,9 +211,12 @@ struct BenchShmRunner {
         }
     }
 
-    private static func create(_ name: String, ringBytes: Int) throws(BenchFailure) -> RingSegment {
+    private func create(_ name: String, ringBytes: Int) throws(BenchFailure) -> RingSegment {
         do {
-            return try RingSegment(creating: name, configuration: RingConfiguration(dataCapacity: ringBytes))
+            return try RingSegment(
+                creating: name,
+                configuration: RingConfiguration(dataCapacity: ringBytes, frameAlignment: alignment)
+            )
         } catch {
             throw BenchFailure("cannot create the ring: \(error)")
         }
@@ -312,6 +253,21 @@ struct BenchShmRunner {
             if Clock.monotonicNanoseconds() >= deadline { throw BenchFailure("the peer did not attach within 10 s") }
             Thread.sleep(forTimeInterval: 0.001)
         }
+    }
+
+    /// Leaves the ring idle for `seconds` (after 50 ms for the peer to settle into its wait) and returns the CPU
+    /// time the waiting consumer used meanwhile, from `/proc/PID/stat` (whole clock ticks, 10 ms each here).
+    private static func measureIdle(
+        _ peer: BenchPeerProcess,
+        seconds: Double
+    ) throws(BenchFailure) -> BenchShmResult.Idle {
+        Thread.sleep(forTimeInterval: 0.05)
+        guard let before = peer.cpuTicks() else { throw BenchFailure("cannot read /proc/\(peer.pid)/stat") }
+        Thread.sleep(forTimeInterval: seconds)
+        guard let after = peer.cpuTicks() else { throw BenchFailure("cannot read /proc/\(peer.pid)/stat") }
+        let ticksPerSecond = Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        let used = Double(after &- before) / ticksPerSecond
+        return .init(seconds: seconds, consumerCPUSeconds: used, consumerCPUPercent: 100 * used / seconds)
     }
 
     private static func checkAlive(_ peer: BenchPeerProcess) throws(BenchFailure) {
@@ -363,5 +319,154 @@ struct BenchShmRunner {
             throw BenchFailure("size \(size): \(sent) frames were sent but the peer received \(verdict.frames)")
         }
         return verdict
+    }
+}
+
+/// The producer's loop of a throughput run, in a function of its own so that the ring's hot path is inlined
+/// into a small loop.
+struct BenchStream {
+    var size: Int
+    var mode: BenchShmMode
+    var batch: UInt64
+    var clockMask: UInt64
+    var limit: UInt64
+
+    /// Sends frames until `limit` nanoseconds after `start`; returns how many, and whether it stopped because
+    /// the peer exited (no room for a second and the peer gone).
+    @inline(never)
+    func run(
+        _ producer: inout RingProducer,
+        source: UnsafeMutableRawBufferPointer,
+        peer: BenchPeerProcess,
+        start: UInt64
+    ) throws(RingError) -> (sent: UInt64, peerExited: Bool) {
+        var sent: UInt64 = 0
+        if mode == .copy && batch == 1 {
+            // What a node that sends from its own buffer does: `send` copies and publishes each frame.
+            let payload = UnsafeRawBufferPointer(rebasing: source[0..<size])
+            while true {
+                source.storeBytes(of: sent, as: UInt64.self)
+                switch try producer.send(payload, timeout: .seconds(1)) {
+                case .sent:
+                    sent &+= 1
+                case .wouldBlock:
+                    // No room for a second: the consumer is slow or gone.
+                    if !peer.isRunning { return (sent, true) }
+                }
+                if sent & clockMask == 0 && Clock.monotonicNanoseconds() &- start >= limit { return (sent, false) }
+            }
+        }
+        // Written in place after `reserve` (every payload byte: the source stands for what a node would
+        // serialise), committed, and published every `batch` frames.
+        var untilPublish = batch
+        while true {
+            if let frame = try producer.reserve(capacity: size, timeout: .seconds(1)) {
+                frame.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: size)
+                frame.storeBytes(of: sent, as: UInt64.self)
+                if batch == 1 {
+                    producer.commit(length: size)
+                } else {
+                    producer.commitWithoutPublishing(length: size)
+                    untilPublish &-= 1
+                    if untilPublish == 0 {
+                        producer.publish()
+                        untilPublish = batch
+                    }
+                }
+                sent &+= 1
+            } else if !peer.isRunning {
+                return (sent, true)
+            }
+            if sent & clockMask == 0 && Clock.monotonicNanoseconds() &- start >= limit { return (sent, false) }
+        }
+    }
+}
+
+/// The ping-pong of a latency run, in a function of its own so that the ring's hot path is inlined into a
+/// small loop: send one frame, wait for its echo, record the round trip (after a 100 ms warm-up).
+struct BenchPingPong {
+    enum Outcome {
+        case done, peerExited, peerClosed
+    }
+
+    let size: Int
+    let mode: BenchShmMode
+    let limit: UInt64
+    /// Round trips sent (warm-up included): the next sequence number.
+    private(set) var sequence: UInt64 = 0
+    /// Round trips measured, and when the first started and the last ended.
+    private(set) var measured: UInt64 = 0
+    private(set) var measuredStart: UInt64 = 0
+    private(set) var measuredEnd: UInt64 = 0
+    /// Round trips in nanoseconds, 1 ns to 100 s at 3 significant digits; percentiles are halved for one-way.
+    private(set) var roundTrips = Histogram<UInt64>(
+        highestTrackableValue: 100_000_000_000,
+        numberOfSignificantValueDigits: .three
+    )
+    /// Checks every echo as the peer checks every frame.
+    private(set) var checker: BenchSequenceChecker
+
+    init(size: Int, mode: BenchShmMode, limit: UInt64) {
+        self.size = size
+        self.mode = mode
+        self.limit = limit
+        self.checker = BenchSequenceChecker(size: size)
+    }
+
+    @inline(never)
+    mutating func run(
+        _ producer: inout RingProducer,
+        _ consumer: inout RingConsumer,
+        source: UnsafeMutableRawBufferPointer,
+        destination: UnsafeMutableRawBufferPointer,
+        peer: BenchPeerProcess
+    ) throws(RingError) -> Outcome {
+        let payload = UnsafeRawBufferPointer(rebasing: source[0..<size])
+        let warmUpEnd = Clock.monotonicNanoseconds() &+ 100_000_000
+        while true {
+            let sent = Clock.monotonicNanoseconds()
+            switch mode {
+            case .copy:
+                source.storeBytes(of: sequence, as: UInt64.self)
+                _ = try producer.send(payload)
+            case .zeroCopy:
+                // Never nil without a timeout.
+                guard let frame = try producer.reserve(capacity: size) else { continue }
+                frame.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: size)
+                frame.storeBytes(of: sequence, as: UInt64.self)
+                producer.commit(length: size)
+            }
+            echo: while true {
+                switch try consumer.receive(timeout: .seconds(1)) {
+                case .frame(let frame):
+                    let echoed = frame.payload
+                    let value: UInt64
+                    switch mode {
+                    case .copy:
+                        let count = min(echoed.count, destination.count)
+                        destination.baseAddress!.copyMemory(from: echoed.baseAddress!, byteCount: count)
+                        value = count >= 8 ? destination.load(as: UInt64.self) : ~sequence
+                    case .zeroCopy:
+                        value = echoed.count >= 8 ? echoed.loadUnaligned(as: UInt64.self) : ~sequence
+                    }
+                    checker.check(length: echoed.count, value: value, sequenceNumber: frame.sequenceNumber)
+                    consumer.release()
+                    break echo
+                case .wouldBlock:
+                    // No echo for a second: the peer is slow or gone.
+                    if !peer.isRunning { return .peerExited }
+                case .endOfStream:
+                    return .peerClosed
+                }
+            }
+            let received = Clock.monotonicNanoseconds()
+            sequence &+= 1
+            if sent < warmUpEnd { continue }
+            if measuredStart == 0 { measuredStart = sent }
+            roundTrips.record(received &- sent)
+            measured &+= 1
+            measuredEnd = received
+            if received &- measuredStart >= limit { return .done }
+        }
     }
 }

@@ -85,19 +85,23 @@ struct ByteCountList: ExpressibleByArgument, Hashable, Sendable {
 enum BenchShmGeometry {
     /// Bytes of a frame header in the ring (`CX_RING_FRAME_HEADER_SIZE`).
     static let frameHeader = 32
-    /// The frame alignment the bench uses (the ring's default).
-    static let alignment = 8
+    /// The ring's default frame alignment.
+    static let defaultAlignment = 8
     /// The smallest payload: every payload starts with its 8-byte sequence number.
     static let minimumSize = 8
 
     /// The bytes one frame of `size` payload bytes occupies in the ring.
-    static func slot(_ size: Int) -> Int { (frameHeader + size + alignment - 1) & ~(alignment - 1) }
+    static func slot(_ size: Int, alignment: Int) -> Int { (frameHeader + size + alignment - 1) & ~(alignment - 1) }
 
     /// The throughput ring: max(256 KiB, pow2ceil(4 × slot)), as the C reference sizes its ring.
-    static func throughputRing(_ size: Int) -> Int { max(256 << 10, powerOfTwo(atLeast: 4 * slot(size))) }
+    static func throughputRing(_ size: Int, alignment: Int) -> Int {
+        max(256 << 10, powerOfTwo(atLeast: 4 * slot(size, alignment: alignment)))
+    }
 
     /// The latency rings: max(64 KiB, pow2ceil(4 × slot)), as the C reference sizes its ping-pong rings.
-    static func latencyRing(_ size: Int) -> Int { max(64 << 10, powerOfTwo(atLeast: 4 * slot(size))) }
+    static func latencyRing(_ size: Int, alignment: Int) -> Int {
+        max(64 << 10, powerOfTwo(atLeast: 4 * slot(size, alignment: alignment)))
+    }
 
     /// The largest payload a ring of `ring` bytes carries (half the data area less a frame header).
     static func maximumPayload(ring: Int) -> Int { ring / 2 - frameHeader }
