@@ -46,7 +46,7 @@ struct FrameWalker {
     ///
     /// The caller guarantees `position != limit`, `limit - position <= capacity` and that `position` is a
     /// multiple of the alignment (all checked when the counters were read).
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     func frame(at position: UInt64, limit: UInt64) throws(RingError) -> WalkedFrame {
         let offset = unsafe Int(position & (capacity &- 1))
         let contiguous = unsafe capacity &- UInt64(offset)

@@ -20,6 +20,9 @@ public enum ReceiveResult {
 /// ``release()``, which returns the room (the credits) to the producer. A consumer killed and attached again
 /// resumes at its last released frame: frames it had received but not released are delivered again and
 /// counted as duplicates; none is lost.
+///
+/// The hot path (``tryReceive()``, ``receive(timeout:)``, ``release()``) is `@inline(always)`, as the
+/// producer's is, so that it becomes part of the client's loop; waiting and waking are out of line.
 // @safe: it owns the mapping its stored addresses point into; frames handed out are `UnsafeRingFrame`s.
 @safe
 public struct RingConsumer: ~Copyable {
@@ -208,7 +211,7 @@ public struct RingConsumer: ~Copyable {
     /// Receives the next frame if one is there; never waits.
     /// - Returns: The frame (valid until ``release()``), or `nil` when the ring is empty for this consumer.
     /// - Throws: `RingError` with `.corruptFrame` or `.corruptHeader` when the producer's data is impossible.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public mutating func tryReceive() throws(RingError) -> UnsafeRingFrame? {
         if isLossy && !holdsClaim { acquireClaim() }
         while true {
@@ -251,7 +254,7 @@ public struct RingConsumer: ~Copyable {
     /// - Throws: `RingError` with `.producerGone` when the producer died or detached without closing the
     ///   stream and every committed frame has been received; `.corruptFrame` or `.corruptHeader` for
     ///   impossible data.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public mutating func receive(timeout: Duration? = nil) throws(RingError) -> ReceiveResult {
         while true {
             if let frame = try unsafe tryReceive() { return unsafe .frame(frame) }
@@ -263,7 +266,7 @@ public struct RingConsumer: ~Copyable {
     }
 
     /// Returns every frame received so far to the producer (its credits); their views become invalid.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public mutating func release() {
         if cursor != released {
             // Frames first, then bytes (the order ring-protocol.md relies on after a crash); both pair with the

@@ -10,7 +10,9 @@ public import Synchronization
 /// drops that consumer's oldest frames instead, counting each drop in the consumer's slot.
 ///
 /// The hot path (room check, frame header, publication) is `@inlinable` and allocation-free; waiting,
-/// dropping and waking are out of line.
+/// dropping and waking are out of line. Its public entry points are `@inline(always)` (SE-0496):
+/// `@inline(__always)` is only a hint, which the optimiser drops for functions the size of `send`, leaving
+/// a call (and the producer's state in memory) in every client's loop.
 // @safe: it owns the mapping its stored addresses point into; none of them is handed out except the
 // reserved view, whose lifetime rule the API documents.
 @safe
@@ -186,7 +188,7 @@ public struct RingProducer: ~Copyable {
     // MARK: - Hot path
 
     /// Whether the cached consumer counters leave room for `need` more bytes and one more frame.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     func hasCachedRoom(_ need: UInt64) -> Bool {
         write &+ need &- cachedReleasedBytes <= highWatermark && frames &- cachedReleasedFrames < frameCapacity
     }
@@ -197,7 +199,7 @@ public struct RingProducer: ~Copyable {
     /// - Throws: `RingError` with `.frameTooLarge`, `.streamClosed`, or `.corruptHeader` when a consumer's counters
     ///   are impossible.
     /// - Warning: The view is valid until ``commit(length:metadata:)`` or ``abandonReservation()``.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public mutating func tryReserve(capacity length: Int) throws(RingError) -> UnsafeMutableRawBufferPointer? {
         precondition(reservedCapacity < 0, "reserve called again before commit or abandonReservation")
         guard length >= 0, length <= maximumPayload else { throw frameTooLarge(length) }
@@ -221,7 +223,7 @@ public struct RingProducer: ~Copyable {
     /// - Returns: A writable view of the payload in the ring, or `nil` when the timeout ran out.
     /// - Throws: `RingError`, as ``tryReserve(capacity:)``.
     /// - Warning: The view is valid until ``commit(length:metadata:)`` or ``abandonReservation()``.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public mutating func reserve(capacity length: Int, timeout: Duration? = nil) throws(RingError) -> UnsafeMutableRawBufferPointer? {
         if let buffer = try unsafe tryReserve(capacity: length) { return unsafe buffer }
         let slot = RingIndex.slotSize(payloadLength: UInt64(length), alignment: alignment)
@@ -234,7 +236,7 @@ public struct RingProducer: ~Copyable {
     ///   - length: The payload bytes written into the reserved view.
     ///   - metadata: The frame header's timestamp, deadline, priority, content type and flags.
     /// - Returns: The frame's sequence number.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     @discardableResult
     public mutating func commit(length: Int, metadata: FrameMetadata = FrameMetadata()) -> UInt64 {
         let sequence = commitWithoutPublishing(length: length, metadata: metadata)
@@ -253,7 +255,7 @@ public struct RingProducer: ~Copyable {
     ///   - length: The payload bytes written into the reserved view.
     ///   - metadata: The frame header's timestamp, deadline, priority, content type and flags.
     /// - Returns: The frame's sequence number.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     @discardableResult
     public mutating func commitWithoutPublishing(length: Int, metadata: FrameMetadata = FrameMetadata()) -> UInt64 {
         precondition(reservedCapacity >= 0, "commit without a reservation")
@@ -294,7 +296,7 @@ public struct RingProducer: ~Copyable {
     ///   - timeout: The longest wait; `nil` waits without limit, `.zero` never waits.
     /// - Returns: `.sent` with the sequence number, or `.wouldBlock` when the timeout ran out.
     /// - Throws: `RingError`, as ``tryReserve(capacity:)``.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public mutating func send(
         _ bytes: UnsafeRawBufferPointer,
         metadata: FrameMetadata = FrameMetadata(),
@@ -333,7 +335,7 @@ public struct RingProducer: ~Copyable {
     /// Makes every committed frame visible to the consumers and wakes those asleep waiting for data.
     /// ``commit(length:metadata:)`` does this for each frame; call it after frames committed with
     /// ``commitWithoutPublishing(length:metadata:)``.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public mutating func publish() {
         hasUnpublishedFrames = false
         // Informational (reports, and the next producer's sequence after a crash): relaxed, ordered by the next store.
