@@ -34,6 +34,8 @@ public struct RingConsumer: ~Copyable {
     @usableFromInline let isLossy: Bool
     @usableFromInline let isLatest: Bool
     @usableFromInline let asymmetricBarrier: Bool
+    /// The value this consumer stores in its slot's claim word: its pid.
+    @usableFromInline let claimTag: UInt32
     let waitStrategy: WaitStrategy
     /// This consumer's slot in the ring (its index in the edge's fan-out).
     public let slotIndex: Int
@@ -131,15 +133,15 @@ public struct RingConsumer: ~Copyable {
         if isLossy {
             // The producer moves this slot's released counters (and overwrites the frames it dropped) while it
             // holds the claim: take it before reading, walking and rewriting them below, or a drop in between is
-            // undone by the stores below. A claim held by a consumer was left by a predecessor that died holding
-            // borrowed frames (this process won the pid word): it is this process's now.
+            // undone by the stores below. A claim held by another pid was left by a predecessor that died holding
+            // borrowed frames (this process won the pid word, so the predecessor is gone): it is this process's now.
             while true {
                 // Acquiring: pairs with the producer's releasing store of CLAIM_FREE after it moved the counters.
                 let current = unsafe claim.pointee.load(ordering: .acquiring)
                 if current != RingLayout.claimProducer,
                     unsafe claim.pointee.compareExchange(
                         expected: current,
-                        desired: RingLayout.claimConsumer,
+                        desired: UInt32(bitPattern: me.pid),
                         ordering: .acquiringAndReleasing
                     ).exchanged
                 {
@@ -196,6 +198,7 @@ public struct RingConsumer: ~Copyable {
         self.isLossy = isLossy
         self.isLatest = geometry.policy == .latest
         self.asymmetricBarrier = MemoryBarrier.isAsymmetric
+        self.claimTag = UInt32(bitPattern: me.pid)
         self.waitStrategy = waitStrategy
         self.resumedDuplicates = duplicates
         self.mapping = mapping
@@ -335,7 +338,7 @@ public struct RingConsumer: ~Copyable {
             // Acquiring: pairs with the producer's releasing store of CLAIM_FREE after it moved the counters.
             if unsafe claim.pointee.compareExchange(
                 expected: RingLayout.claimFree,
-                desired: RingLayout.claimConsumer,
+                desired: claimTag,
                 ordering: .acquiring
             ).exchanged {
                 break

@@ -81,6 +81,7 @@ enum RingLayout {
     @inlinable static var slotRetired: UInt32 { 3 }
 
     @inlinable static var claimFree: UInt32 { 0 }
-    @inlinable static var claimConsumer: UInt32 { 1 }
-    @inlinable static var claimProducer: UInt32 { 2 }
+    @inlinable static var claimProducer: UInt32 { 0xFFFF_FFFF }
+    /// A claim held by a consumer is its pid: at most PID_MAX_LIMIT.
+    @inlinable static var pidMax: UInt32 { 4_194_304 }
 }

@@ -123,8 +123,8 @@ enum RingValidator {
                 )
             }
             let claim = unsafe header.u32(slot + RingLayout.Consumer.claim).pointee.load(ordering: .relaxed)
-            guard claim <= RingLayout.claimProducer else {
-                throw RingError(.corruptHeader, segment: name, "consumers[\(index)].claim is \(claim); expected 0, 1 or 2")
+            guard claim == RingLayout.claimProducer || claim <= RingLayout.pidMax else {
+                throw RingError(.corruptHeader, segment: name, "consumers[\(index)].claim is \(claim); expected 0, a pid or 0xffffffff")
             }
         }
     }

@@ -480,15 +480,26 @@ public struct RingProducer: ~Copyable {
     @usableFromInline
     func breakClaimOfDeadConsumer(_ index: Int) throws(RingError) {
         let slot = unsafe UnsafeRingHeader.consumer(index)
-        let pid = unsafe header.loadI32(slot + RingLayout.Consumer.pid)
-        let process = unsafe ProcessIdentity(pid: pid, startTime: header.loadU64(slot + RingLayout.Consumer.startTime))
-        guard pid == 0 || !process.isAlive else { return }
-        // Acquiring/releasing: the dead holder's stores are as final as they will ever be.
-        _ = unsafe header.u32(slot + RingLayout.Consumer.claim).pointee.compareExchange(
-            expected: RingLayout.claimConsumer,
+        let claim = unsafe header.u32(slot + RingLayout.Consumer.claim)
+        // Acquiring: pairs with the holder's releasing stores; the value is the holder's pid.
+        let holder = unsafe claim.pointee.load(ordering: .acquiring)
+        guard holder != RingLayout.claimFree, holder != RingLayout.claimProducer else { return }
+        // The slot's attached process: if it is the holder, the holder is gone only if that process is. If it is
+        // another pid, a successor attached, which it can do only after the holder died.
+        let attached = unsafe header.u32(slot + RingLayout.Consumer.pid).pointee.load(ordering: .acquiring)
+        if attached == holder {
+            let process = unsafe ProcessIdentity(
+                pid: Int32(bitPattern: holder),
+                startTime: header.loadU64(slot + RingLayout.Consumer.startTime)
+            )
+            guard !process.isAlive else { return }
+        }
+        // Expected: the dead holder's pid, so a successor that took the claim over meanwhile keeps it.
+        _ = unsafe claim.pointee.compareExchange(
+            expected: holder,
             desired: RingLayout.claimFree,
             ordering: .acquiringAndReleasing
-        )  // fails only if a re-attached consumer already freed it: nothing left to do
+        )  // fails only if a successor took the claim over first: then it is that successor's, as it should be
     }
 
     /// Waits until a frame of `slot` bytes fits, or the timeout runs out. Returns whether it fits.
@@ -575,7 +586,7 @@ public struct RingProducer: ~Copyable {
         guard isLossy else { return }
         for index in 0..<mapping.geometry.consumerCount {
             let claim = unsafe header.u32(UnsafeRingHeader.consumer(index) + RingLayout.Consumer.claim).pointee.load(ordering: .relaxed)
-            if claim == RingLayout.claimConsumer { try breakClaimOfDeadConsumer(index) }
+            if claim != RingLayout.claimFree && claim != RingLayout.claimProducer { try breakClaimOfDeadConsumer(index) }
         }
     }
 

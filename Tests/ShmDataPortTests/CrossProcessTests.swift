@@ -300,7 +300,7 @@ struct CrossProcessTests {
         #expect(stopped["errors"] == 0)
         let released = try #require(stopped["released"])
         first.stop()  // SIGKILL while it holds its claim and 44 unreleased frames
-        #expect(try Self.peek(ring.name, at: Self.consumerField(0, \.claim)) == CX_RING_CLAIM_CONSUMER)
+        #expect(try Self.peek(ring.name, at: Self.consumerField(0, \.claim)) == UInt32(bitPattern: first.pid), "a held claim is its holder's pid")
         // The ring is full for the dead consumer: the producer must free its claim and drop its frames.
         let total = sent + 1000
         while sent < total {
@@ -483,7 +483,7 @@ struct CrossProcessTests {
         .consumer(0, "released_bytes", \.released_bytes, 8, "consumers[0].released_bytes is 8"),
         .consumer(0, "state", \.state, 9, "consumers[0].state is 9"),
         .consumer(1, "state", \.state, 1, "consumers[1].state is 1 beyond consumer_count 1"),
-        .consumer(0, "claim", \.claim, 5, "consumers[0].claim is 5"),
+        .consumer(0, "claim", \.claim, 0xFFFF_0000, "consumers[0].claim is 4294901760"),
     ]
 
     @Test(arguments: headerCorruptions)

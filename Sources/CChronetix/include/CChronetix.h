@@ -76,9 +76,11 @@ int cx_set_parent_death_signal(int signal);
 #define CX_RING_SLOT_RETIRED 3u   // removed from the fan-out; the producer no longer waits for it
 
 /// Lossy-policy claim word (`cx_ring_consumer.claim`): who may move this consumer's released counters.
+/// Any other value is the pid of the consumer process that holds it (it reads borrowed frames), so that a
+/// producer freeing the claim of a dead consumer can never free its successor's.
 #define CX_RING_CLAIM_FREE 0u
-#define CX_RING_CLAIM_CONSUMER 1u  // the consumer holds borrowed frames
-#define CX_RING_CLAIM_PRODUCER 2u  // the producer is dropping this consumer's oldest frames
+#define CX_RING_CLAIM_PRODUCER 0xFFFFFFFFu  // the producer is dropping this consumer's oldest frames
+#define CX_RING_PID_MAX 4194304u            // the largest pid Linux hands out (PID_MAX_LIMIT)
 
 /// Frame kinds (`cx_ring_frame_header.kind`).
 #define CX_RING_FRAME_DATA 1u
@@ -92,7 +94,7 @@ typedef struct cx_ring_consumer {
     uint64_t released_bytes;  // byte counter up to which this consumer has released
     uint64_t released_frames;              // data frames released (equals the next sequence number it reads)
     uint64_t drops;                        // frames this consumer lost to drop-oldest or latest
-    uint32_t claim;                        // CX_RING_CLAIM_*; used only by the lossy policies
+    uint32_t claim;                        // CX_RING_CLAIM_* or a holder's pid; used only by the lossy policies
     uint32_t state;                        // CX_RING_SLOT_*
     uint8_t pad_a[32];
     // Line B: written only by the consumer; read for reports, re-attach and liveness.
