@@ -120,6 +120,12 @@ public struct RingConsumer: ~Copyable {
         ).exchanged else {
             throw RingError(.slotInUse, segment: name, "another process attached to consumer slot \(index) at the same time")
         }
+        var isAttached = false
+        defer {
+            // Attaching failed after the slot was won (a corrupt frame found while repairing the counters): give
+            // the slot back, or it would read as held by this live process until it exits.
+            if !isAttached { unsafe pidWord.pointee.store(0, ordering: .releasing) }
+        }
         unsafe header.u64(slot + RingLayout.Consumer.startTime).pointee.store(me.startTime, ordering: .relaxed)
 
         let walker = unsafe FrameWalker(
@@ -207,6 +213,7 @@ public struct RingConsumer: ~Copyable {
         self.readFrames = releasedFrames
         self.cachedWrite = releasedBytes
         self.holdsClaim = false
+        isAttached = true
     }
 
     // MARK: - Hot path

@@ -250,3 +250,22 @@ struct RingBehaviourTests {
         #expect(try TestRing.leftovers().isEmpty)
     }
 }
+
+extension RingBehaviourTests {
+    @Test func aFailedAttachGivesTheSlotBack() throws {
+        let ring = try TestRing(RingConfiguration(dataCapacity: 4096))
+        var producer = try RingProducer(attachingTo: ring.name)
+        _ = try producer.send(value: 1)
+        do {
+            // Corrupt the first frame's kind byte (the data area starts one header page into the segment).
+            let descriptor = try SharedMemory.open(name: ring.name)
+            let region = try MappedRegion(mapping: descriptor, length: 8192)
+            unsafe region.unsafeBase.storeBytes(of: 7 as UInt8, toByteOffset: 4096 + 4, as: UInt8.self)
+        }
+        for _ in 0..<2 {
+            // Both times the frame is the problem, never "slot in use" by this very process.
+            #expect { _ = try RingConsumer(attachingTo: ring.name) } throws: { ($0 as? RingError)?.code == .corruptFrame }
+        }
+        #expect(producer.status().consumers[0].process == nil)
+    }
+}
