@@ -30,7 +30,10 @@ struct BenchShm: ParsableCommand {
     @Option(help: "Seconds of traffic per size.")
     var duration: Double = 1
 
-    @Option(help: "copy: send from a buffer, copy every payload out. zero-copy: write in place, read in place.")
+    @Option(
+        help:
+            "copy: the consumer copies every payload out. zero-copy: it reads each frame in place. The producer copies every payload in from a buffer in both."
+    )
     var mode: BenchShmMode = .copy
 
     @Option(help: "spin, sleep, or adaptive (spin 20 µs, then sleep on the futex).")

@@ -55,7 +55,6 @@ struct BenchShmRunner {
         let clockMask: UInt64 = size < 4096 ? 255 : size < 65536 ? 15 : 0
         let stream = BenchStream(
             size: size,
-            mode: mode,
             batch: UInt64(batch),
             clockMask: clockMask,
             limit: UInt64(seconds * 1e9)
@@ -326,7 +325,6 @@ struct BenchShmRunner {
 /// into a small loop.
 struct BenchStream {
     var size: Int
-    var mode: BenchShmMode
     var batch: UInt64
     var clockMask: UInt64
     var limit: UInt64
@@ -341,23 +339,11 @@ struct BenchStream {
         start: UInt64
     ) throws(RingError) -> (sent: UInt64, peerExited: Bool) {
         var sent: UInt64 = 0
-        if mode == .copy && batch == 1 {
-            // What a node that sends from its own buffer does: `send` copies and publishes each frame.
-            let payload = UnsafeRawBufferPointer(rebasing: source[0..<size])
-            while true {
-                source.storeBytes(of: sent, as: UInt64.self)
-                switch try producer.send(payload, timeout: .seconds(1)) {
-                case .sent:
-                    sent &+= 1
-                case .wouldBlock:
-                    // No room for a second: the consumer is slow or gone.
-                    if !peer.isRunning { return (sent, true) }
-                }
-                if sent & clockMask == 0 && Clock.monotonicNanoseconds() &- start >= limit { return (sent, false) }
-            }
-        }
-        // Written in place after `reserve` (every payload byte: the source stands for what a node would
-        // serialise), committed, and published every `batch` frames.
+        // In every mode, as the C reference's producer: reserve, copy every payload byte from the source buffer
+        // (`send` does the same copy), write the sequence number over the first 8 bytes in the ring, commit;
+        // publish every `batch` frames. The sequence number is not written into the source first: the copy's
+        // wide load would then wait for that narrow store to reach the cache, behind the ring stores still
+        // waiting for their cache lines (a failed store-to-load forward), and the bench would time that stall.
         var untilPublish = batch
         while true {
             if let frame = try producer.reserve(capacity: size, timeout: .seconds(1)) {
@@ -421,21 +407,15 @@ struct BenchPingPong {
         destination: UnsafeMutableRawBufferPointer,
         peer: BenchPeerProcess
     ) throws(RingError) -> Outcome {
-        let payload = UnsafeRawBufferPointer(rebasing: source[0..<size])
         let warmUpEnd = Clock.monotonicNanoseconds() &+ 100_000_000
         while true {
             let sent = Clock.monotonicNanoseconds()
-            switch mode {
-            case .copy:
-                source.storeBytes(of: sequence, as: UInt64.self)
-                _ = try producer.send(payload)
-            case .zeroCopy:
-                // Never nil without a timeout.
-                guard let frame = try producer.reserve(capacity: size) else { continue }
-                frame.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: size)
-                frame.storeBytes(of: sequence, as: UInt64.self)
-                producer.commit(length: size)
-            }
+            // As the throughput producer (and the C reference): copy, then the sequence number in the ring.
+            // Never nil without a timeout.
+            guard let frame = try producer.reserve(capacity: size) else { continue }
+            frame.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: size)
+            frame.storeBytes(of: sequence, as: UInt64.self)
+            producer.commit(length: size)
             echo: while true {
                 switch try consumer.receive(timeout: .seconds(1)) {
                 case .frame(let frame):

@@ -3,9 +3,9 @@ import ShmDataPort
 
 /// How the two sides of `chronetix bench shm` handle payloads.
 enum BenchShmMode: String, ExpressibleByArgument, CaseIterable, Sendable {
-    /// The producer sends from a source buffer (`send`), the consumer copies every payload out.
+    /// The consumer copies every payload out (the producer copies every payload in, in both modes).
     case copy
-    /// The producer writes in place after `reserve`, the consumer reads the frame in place (its sequence number).
+    /// The consumer reads each frame in place: its sequence number, as the C reference's `+inplace` consumer.
     case zeroCopy = "zero-copy"
 }
 
