@@ -11,6 +11,11 @@
 #                                   the per-pair ratios cancels most of a noisy host's slow and fast phases.
 #                                   Writes shm-paired-DATE.json and shm-paired-DATE.md.
 #
+#   scripts/bench-shm.sh header32   PAIRS times: the C reference, the same C built with a 32-byte frame header
+#                                   (the size of the ring's), and the Swift bench, 8 and 64 B frames, spin,
+#                                   publishing every frame and every 32; shows what the header size costs.
+#                                   Writes shm-header32-DATE.txt and shm-header32-DATE.md.
+#
 #   REPS=1 DURATION=0.3 OUT=/tmp/x scripts/bench-shm.sh   a smoke run
 #
 # Needs python3 for the summaries and gcc for the C reference; builds chronetix in release into .build-bench.
@@ -25,7 +30,7 @@ LIMITS="${LIMITS:-$(cd .. && pwd)/shared/peers/limits}"
 [ -x "$LIMITS/run.sh" ] || { echo "bench-shm: the C reference (shared/peers/limits/run.sh) is missing" >&2; exit 1; }
 
 WHAT="${1:-rounds}"
-case "$WHAT" in rounds | paired) ;; *) echo "usage: scripts/bench-shm.sh [rounds|paired]" >&2; exit 64 ;; esac
+case "$WHAT" in rounds | paired | header32) ;; *) echo "usage: scripts/bench-shm.sh [rounds|paired|header32]" >&2; exit 64 ;; esac
 swift build -c release --scratch-path .build-bench --product chronetix >&2
 BIN=.build-bench/release/chronetix
 RAW="$(mktemp -d /tmp/chronetix-bench-shm.XXXXXX)"
@@ -106,6 +111,51 @@ for (name, size), rs in groups.items():
         lines.append(f"| {name} | {label(size)} | {rate(statistics.median(sw))} | {rate(statistics.median(c))} | "
                      f"{statistics.median(ratios):.2f} | {min(ratios):.2f}–{max(ratios):.2f} |")
 open(f"{out}/shm-paired-{date}.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+    exit 0
+fi
+
+if [ "$WHAT" = header32 ]; then
+    PAIRS="${PAIRS:-7}"
+    sed 's/#define FR_HDR 8/#define FR_HDR 32/' "$LIMITS/shm_ring.c" >"$RAW/shm_ring32.c"
+    gcc -O2 -I "$LIMITS" -o "$RAW/shm_ring8" "$LIMITS/shm_ring.c" -lrt
+    gcc -O2 -I "$LIMITS" -o "$RAW/shm_ring32" "$RAW/shm_ring32.c" -lrt
+    fps() { sed -n 's/.* fps=\([0-9]*\).*/\1/p'; }
+    : >"$RAW/header32.txt"
+    for pair in $(seq "$PAIRS"); do
+        for size in 8 64; do
+            for batch in 1 32; do
+                c8="$(PUBLISH_BATCH=$batch DURATION=0.5 "$RAW/shm_ring8" -m spin -t tput -s $size | fps)"
+                c32="$(PUBLISH_BATCH=$batch DURATION=0.5 "$RAW/shm_ring32" -m spin -t tput -s $size | fps)"
+                "$BIN" bench shm --sizes $size --duration 0.5 --wait spin --batch $batch --json "$RAW/s.json" >/dev/null
+                sw="$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["results"][0]["frames_per_second"]))' "$RAW/s.json")"
+                echo "RESULT pair=$pair size=$size batch=$batch c_hdr8_fps=$c8 c_hdr32_fps=$c32 swift_fps=$sw" >>"$RAW/header32.txt"
+            done
+        done
+        echo "bench-shm: header32 round $pair of $PAIRS done" >&2
+    done
+    cp "$RAW/header32.txt" "$OUT/shm-header32-$DATE.txt"
+    python3 - "$RAW/header32.txt" "$OUT" "$DATE" "$PAIRS" <<'PY'
+import collections, statistics, sys
+path, out, date, pairs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+groups = collections.defaultdict(list)
+for line in open(path):
+    kv = dict(field.split("=", 1) for field in line.split()[1:])
+    groups[(int(kv["size"]), int(kv["batch"]))].append(kv)
+lines = [f"# Frame header size: C reference (8 B), C reference with a 32 B header, Swift ring (32 B), {date}", "",
+         f"{pairs} rounds, 0.5 s per run, spin waiting, copy. Median frames/s; ratios are medians of per-round ratios.", "",
+         "| size | publish every | C, 8 B header | C, 32 B header | Swift | Swift / C 32 B | Swift / C 8 B |",
+         "|---:|---:|---:|---:|---:|---:|---:|"]
+for (size, batch), rs in sorted(groups.items()):
+    c8 = [float(r["c_hdr8_fps"]) for r in rs]
+    c32 = [float(r["c_hdr32_fps"]) for r in rs]
+    sw = [float(r["swift_fps"]) for r in rs]
+    r32 = statistics.median([a / b for a, b in zip(sw, c32)])
+    r8 = statistics.median([a / b for a, b in zip(sw, c8)])
+    lines.append(f"| {size} B | {batch} | {statistics.median(c8)/1e6:.1f}M | {statistics.median(c32)/1e6:.1f}M | "
+                 f"{statistics.median(sw)/1e6:.1f}M | {r32:.2f} | {r8:.2f} |")
+open(f"{out}/shm-header32-{date}.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
     exit 0
