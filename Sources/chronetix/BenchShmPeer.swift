@@ -37,12 +37,20 @@ struct BenchShmPeer: ParsableCommand {
     @Option(help: "Exit with status 3 after this many seconds, whatever happens.")
     var watchdog: Double = 120
 
+    @Option(help: "The bench's pid: the peer exits at once if its parent is already another process.")
+    var parent: Int32?
+
     func run() throws {
         do {
             // A peer must never outlive the bench, even one killed with SIGKILL.
             try Processes.setParentDeathSignal(SIGKILL)
         } catch {
             StandardError.print("chronetix bench shm-peer: cannot set the parent-death signal: \(error)")
+            throw ExitCode(2)
+        }
+        // The bench may have died before the line above: then nothing would ever send the signal.
+        if let parent, getppid() != parent {
+            StandardError.print("chronetix bench shm-peer: the bench (pid \(parent)) is gone")
             throw ExitCode(2)
         }
         // The bench ignores SIGINT and SIGTERM (it handles them on a queue); this process takes the default action.

@@ -196,7 +196,7 @@ struct BenchShmRunner {
     private func peerArguments(segment: String, size: Int) -> [String] {
         [
             "--segment", segment, "--size", "\(size)", "--mode", mode.rawValue, "--wait", wait.rawValue,
-            pin ? "--pin" : "--no-pin", "--watchdog", "\(peerWatchdog)",
+            pin ? "--pin" : "--no-pin", "--watchdog", "\(peerWatchdog)", "--parent", "\(ProcessIdentity.current.pid)",
         ]
     }
 
