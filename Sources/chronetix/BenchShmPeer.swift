@@ -183,6 +183,7 @@ struct BenchShmPeer: ParsableCommand {
                     let value = count >= 8 ? buffer.load(as: UInt64.self) : ~checker.expected
                     checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
                     consumer.release()
+                    // Without a timeout send waits for room: the result is always .sent.
                     _ = try producer.send(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 case .zeroCopy:
                     // Straight from one ring into the other, then release.
