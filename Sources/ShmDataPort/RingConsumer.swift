@@ -467,13 +467,13 @@ public struct RingConsumer: ~Copyable {
         if waitStrategy.spinNanoseconds != 0 {
             // Under steady traffic the next frame is usually a few hundred nanoseconds away: look for it before
             // paying for the clock (the spin budget and the timeout start after these few spins).
-            for _ in 0..<RingProducer.spinsBeforeClock {
+            for _ in 0..<RingWaiting.spinsBeforeClock {
                 if hasNews() { return true }
                 CPU.relax()
             }
         }
         let start = Clock.monotonicNanoseconds()
-        let limit = timeout.map { start &+ RingProducer.nanoseconds($0) }
+        let limit = RingWaiting.limit(after: start, timeout: timeout)
         var lastCheck = start
         var spins: UInt64 = 0
         while true {
@@ -482,7 +482,7 @@ public struct RingConsumer: ~Copyable {
             if spins & 0x3FF == 0 || waitStrategy.spinNanoseconds == 0 {
                 let now = Clock.monotonicNanoseconds()
                 if let limit, now >= limit { return false }
-                if now &- lastCheck >= 100_000_000 {
+                if now &- lastCheck >= RingWaiting.livenessIntervalNanoseconds {
                     lastCheck = now
                     try checkProducer()
                 }
@@ -507,12 +507,7 @@ public struct RingConsumer: ~Copyable {
         unsafe header.u32(RingLayout.Header.consumersWaiting).pointee.store(1, ordering: .sequentiallyConsistent)
         MemoryBarrier.heavyBarrier(asymmetric: asymmetricBarrier)
         if hasNews() { return true }
-        var slice: UInt64 = 100_000_000
-        if let limit {
-            let now = Clock.monotonicNanoseconds()
-            if now >= limit { return false }
-            slice = min(slice, limit &- now)
-        }
+        guard let slice = RingWaiting.sleepNanoseconds(until: limit) else { return false }
         statistics.sleeps &+= 1
         if unsafe Futex.wait(on: header.futexWord(RingLayout.Header.dataFutex), expected: seen, timeoutNanoseconds: slice) == .timedOut {
             statistics.timeouts &+= 1

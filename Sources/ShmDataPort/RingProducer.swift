@@ -510,13 +510,13 @@ public struct RingProducer: ~Copyable {
         if waitStrategy.spinNanoseconds != 0 {
             // A streaming consumer usually releases room within a few hundred nanoseconds: look for it before
             // paying for the clock (the spin budget and the timeout start after these few spins).
-            for _ in 0..<RingProducer.spinsBeforeClock {
+            for _ in 0..<RingWaiting.spinsBeforeClock {
                 if try refreshRoom(need: need) { return true }
                 CPU.relax()
             }
         }
         let start = Clock.monotonicNanoseconds()
-        let limit = timeout.map { start &+ RingProducer.nanoseconds($0) }
+        let limit = RingWaiting.limit(after: start, timeout: timeout)
         var spins: UInt64 = 0
         while true {
             if try refreshRoom(need: need) { return true }
@@ -562,12 +562,7 @@ public struct RingProducer: ~Copyable {
             unsafe header.u32(RingLayout.Header.producerWaiting).pointee.store(0, ordering: .relaxed)
             return true
         }
-        var slice: UInt64 = 100_000_000
-        if let limit {
-            let now = Clock.monotonicNanoseconds()
-            if now >= limit { return false }
-            slice = min(slice, limit &- now)
-        }
+        guard let slice = RingWaiting.sleepNanoseconds(until: limit) else { return false }
         statistics.sleeps &+= 1
         let result = unsafe Futex.wait(on: header.futexWord(RingLayout.Header.spaceFutex), expected: seen, timeoutNanoseconds: slice)
         // Relaxed: only this producer sleeps on the space futex, so clearing its own flag races with nobody
@@ -588,17 +583,6 @@ public struct RingProducer: ~Copyable {
             let claim = unsafe header.u32(UnsafeRingHeader.consumer(index) + RingLayout.Consumer.claim).pointee.load(ordering: .relaxed)
             if claim != RingLayout.claimFree && claim != RingLayout.claimProducer { try breakClaimOfDeadConsumer(index) }
         }
-    }
-
-    /// Spins (room or data checks with a `pause` each) before a waiting side first reads the clock.
-    @inlinable
-    static var spinsBeforeClock: Int { 64 }
-
-    @usableFromInline
-    static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        if seconds < 0 { return 0 }
-        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
     }
 
     // MARK: - End of stream
