@@ -562,7 +562,12 @@ public struct RingProducer: ~Copyable {
             unsafe header.u32(RingLayout.Header.producerWaiting).pointee.store(0, ordering: .relaxed)
             return true
         }
-        guard let slice = RingWaiting.sleepNanoseconds(until: limit) else { return false }
+        guard let slice = RingWaiting.sleepNanoseconds(until: limit) else {
+            // Timed out before sleeping: withdraw the announcement, or every release would try to wake a producer
+            // that is no longer waiting. Relaxed, as after the sleep below.
+            unsafe header.u32(RingLayout.Header.producerWaiting).pointee.store(0, ordering: .relaxed)
+            return false
+        }
         statistics.sleeps &+= 1
         let result = unsafe Futex.wait(on: header.futexWord(RingLayout.Header.spaceFutex), expected: seen, timeoutNanoseconds: slice)
         // Relaxed: only this producer sleeps on the space futex, so clearing its own flag races with nobody
