@@ -30,13 +30,7 @@ struct CrossProcessTests {
         defer { consumer.stop() }
         let total: UInt64 = 20_000
         // Payloads of 8 to 104 bytes: frames land at every offset, and pads and short tails both occur.
-        for value in 0..<total {
-            let outcome = try producer.send(value: value, extra: Int(value % 97), timeout: .seconds(30))
-            guard outcome == .sent(sequenceNumber: value) else {
-                Issue.record("frame \(value): \(outcome)")
-                return
-            }
-        }
+        guard try producer.sendInOrder(0..<total, extra: { Int($0 % 97) }) else { return }
         producer.close()
         let (line, status) = consumer.finish()
         let result = try #require(line)
@@ -71,14 +65,7 @@ struct CrossProcessTests {
         #expect(producer.statistics.stalls >= 1, "the send waited for room")
         sent += 1
         let total: UInt64 = 1000
-        while sent < total {
-            let outcome = try producer.send(value: sent, extra: 56, timeout: .seconds(30))
-            guard outcome == .sent(sequenceNumber: sent) else {
-                Issue.record("frame \(sent): \(outcome)")
-                return
-            }
-            sent += 1
-        }
+        guard try producer.sendInOrder(sent..<total, extra: { _ in 56 }) else { return }
         producer.close()
         let (line, status) = consumer.finish()
         let result = try #require(line)
@@ -303,14 +290,7 @@ struct CrossProcessTests {
         #expect(try Self.peek(ring.name, at: Self.consumerField(0, \.claim)) == UInt32(bitPattern: first.pid), "a held claim is its holder's pid")
         // The ring is full for the dead consumer: the producer must free its claim and drop its frames.
         let total = sent + 1000
-        while sent < total {
-            let outcome = try producer.send(value: sent, extra: 8, timeout: .seconds(30))
-            guard outcome == .sent(sequenceNumber: sent) else {
-                Issue.record("frame \(sent): \(outcome)")
-                return
-            }
-            sent += 1
-        }
+        guard try producer.sendInOrder(sent..<total, extra: { _ in 8 }) else { return }
         producer.close()
         let second = try RingPeer(["consume", ring.name, "--size", "16", "--allow-gaps"])
         defer { second.stop() }

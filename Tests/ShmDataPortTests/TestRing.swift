@@ -48,6 +48,25 @@ extension RingProducer {
     }
 }
 
+extension RingProducer {
+    /// Sends each of `values` in order, waiting up to `timeout` for room each time; on the first frame that is
+    /// not sent with its own value as sequence number, records an issue and returns `false`.
+    mutating func sendInOrder(
+        _ values: Range<UInt64>,
+        timeout: Duration = .seconds(30),
+        extra: (UInt64) -> Int
+    ) throws -> Bool {
+        for value in values {
+            let outcome = try send(value: value, extra: extra(value), timeout: timeout)
+            guard outcome == .sent(sequenceNumber: value) else {
+                Issue.record("frame \(value): \(outcome)")
+                return false
+            }
+        }
+        return true
+    }
+}
+
 extension RingConsumer {
     /// Receives one frame without waiting and returns its 8-byte value, sequence number and length.
     mutating func receiveValue(timeout: Duration? = .zero) throws -> (value: UInt64, sequence: UInt64, length: Int)? {
