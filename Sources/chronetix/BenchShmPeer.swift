@@ -113,11 +113,7 @@ struct BenchShmPeer: ParsableCommand {
         while true {
             switch try consumer.receive() {
             case .frame(let frame):
-                let payload = frame.payload
-                let count = min(payload.count, destination.count)
-                destination.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count)
-                let value = count >= 8 ? destination.load(as: UInt64.self) : ~checker.expected
-                checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
+                _ = Self.copyOut(frame, into: destination, checker: &checker)
                 consumer.release()
             case .endOfStream:
                 return
@@ -162,6 +158,22 @@ struct BenchShmPeer: ParsableCommand {
         return (Clock.monotonicNanoseconds(), consumer.statistics)
     }
 
+    /// Copies a frame's payload into `destination` (up to its size) and checks the copied sequence number.
+    /// Returns the bytes copied. Inlined into both consuming loops.
+    @inline(__always)
+    private static func copyOut(
+        _ frame: UnsafeRingFrame,
+        into destination: UnsafeMutableRawBufferPointer,
+        checker: inout BenchSequenceChecker
+    ) -> Int {
+        let payload = frame.payload
+        let count = min(payload.count, destination.count)
+        destination.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count)
+        let value = count >= 8 ? destination.load(as: UInt64.self) : ~checker.expected
+        checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
+        return count
+    }
+
     /// The echo loop, in a function of its own so that the ring's hot path is inlined into it.
     @inline(never)
     private static func echo(
@@ -178,10 +190,7 @@ struct BenchShmPeer: ParsableCommand {
                 switch mode {
                 case .copy:
                     // Copy out and release, then send the copy back: what the C reference's echo does.
-                    let count = min(payload.count, buffer.count)
-                    buffer.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count)
-                    let value = count >= 8 ? buffer.load(as: UInt64.self) : ~checker.expected
-                    checker.check(length: payload.count, value: value, sequenceNumber: frame.sequenceNumber)
+                    let count = Self.copyOut(frame, into: buffer, checker: &checker)
                     consumer.release()
                     // Without a timeout send waits for room: the result is always .sent.
                     _ = try producer.send(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
