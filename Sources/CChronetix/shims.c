@@ -7,7 +7,11 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,7 +31,6 @@ int cx_futex_wake(uint32_t *word, int32_t count) {
 int32_t cx_gettid(void) {
     return (int32_t)syscall(SYS_gettid);
 }
-
 
 void cx_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -50,4 +53,128 @@ int cx_pin_to_cpu(int cpu) {
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     return sched_setaffinity(0, sizeof set, &set);
+}
+
+// MARK: - Unix-domain sockets, epoll and eventfd
+
+_Static_assert(CX_EPOLL_IN == EPOLLIN, "EPOLLIN");
+_Static_assert(CX_EPOLL_OUT == EPOLLOUT, "EPOLLOUT");
+_Static_assert(CX_EPOLL_ERR == EPOLLERR, "EPOLLERR");
+_Static_assert(CX_EPOLL_HUP == EPOLLHUP, "EPOLLHUP");
+_Static_assert(CX_EPOLL_RDHUP == EPOLLRDHUP, "EPOLLRDHUP");
+_Static_assert(CX_EPOLL_ET == (uint32_t)EPOLLET, "EPOLLET");
+_Static_assert(CX_EPOLL_CTL_ADD == EPOLL_CTL_ADD, "EPOLL_CTL_ADD");
+_Static_assert(CX_EPOLL_CTL_DEL == EPOLL_CTL_DEL, "EPOLL_CTL_DEL");
+_Static_assert(CX_EPOLL_CTL_MOD == EPOLL_CTL_MOD, "EPOLL_CTL_MOD");
+_Static_assert(sizeof(struct epoll_event) <= sizeof(cx_epoll_event), "cx_epoll_wait unpacks in place");
+
+// A control buffer with room for one SCM_RIGHTS message of CX_SCM_MAX_FD descriptors, aligned for cmsghdr.
+typedef union cx_rights_buffer {
+    char bytes[CMSG_SPACE(sizeof(int) * CX_SCM_MAX_FD)];
+    struct cmsghdr alignment;
+} cx_rights_buffer;
+
+int cx_accept(int listener) {
+    return accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int cx_peer_credentials(int socket, int32_t *process_id, uint32_t *user_id, uint32_t *group_id) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == -1) {
+        return -1;
+    }
+    *process_id = credentials.pid;
+    *user_id = credentials.uid;
+    *group_id = credentials.gid;
+    return 0;
+}
+
+ssize_t cx_send_with_descriptors(
+    int socket, const void *buffer, size_t length, const int *descriptors, size_t count, int flags) {
+    if (count > CX_SCM_MAX_FD || (count > 0 && descriptors == NULL)) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct iovec vector = {.iov_base = (void *)buffer, .iov_len = length};
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1};
+    cx_rights_buffer control;
+    if (count > 0) {
+        memset(&control, 0, sizeof control);
+        message.msg_control = control.bytes;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * count);
+        memcpy(CMSG_DATA(header), descriptors, sizeof(int) * count);
+    }
+    return sendmsg(socket, &message, flags);
+}
+
+ssize_t cx_receive_with_descriptors(
+    int socket, void *buffer, size_t length, int *descriptors, size_t capacity, size_t *count,
+    int *message_flags, int flags) {
+    *count = 0;
+    *message_flags = 0;
+    struct iovec vector = {.iov_base = buffer, .iov_len = length};
+    cx_rights_buffer control;
+    struct msghdr message = {
+        .msg_iov = &vector,
+        .msg_iovlen = 1,
+        .msg_control = control.bytes,
+        .msg_controllen = sizeof control.bytes,
+    };
+    ssize_t received = recvmsg(socket, &message, flags);
+    if (received == -1) {
+        return -1;
+    }
+    int result_flags = message.msg_flags;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
+            continue;  // only SCM_RIGHTS is asked for; SCM_CREDENTIALS needs SO_PASSCRED, which is never set
+        }
+        size_t arrived = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *data = CMSG_DATA(header);
+        for (size_t index = 0; index < arrived; index++) {
+            int descriptor;
+            memcpy(&descriptor, data + index * sizeof(int), sizeof descriptor);  // CMSG_DATA may be unaligned
+            if (*count < capacity) {
+                descriptors[(*count)++] = descriptor;
+            } else {
+                close(descriptor);  // no room to hand it over: close it rather than leak it, and say so
+                result_flags |= MSG_CTRUNC;
+            }
+        }
+    }
+    *message_flags = result_flags;
+    return received;
+}
+
+int cx_epoll_create(void) {
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int cx_epoll_ctl(int epoll, int operation, int descriptor, uint32_t events, uint64_t data) {
+    struct epoll_event event = {.events = events, .data.u64 = data};
+    return epoll_ctl(epoll, operation, descriptor, &event);
+}
+
+int cx_epoll_wait(int epoll, cx_epoll_event *events, int capacity, int timeout_ms) {
+    // The kernel writes `capacity` packed records (12 bytes each on x86-64) into the front of the caller's
+    // buffer of 16-byte records; they are then unpacked from the last to the first. Record i is read
+    // before slot i is written, and slot i ([16i, 16i + 16)) never overlaps a packed record j < i, which ends
+    // at or before byte 12i. On architectures where the two layouts agree this is a copy onto itself.
+    int ready = epoll_wait(epoll, (struct epoll_event *)(void *)events, capacity, timeout_ms);
+    for (int index = ready - 1; index >= 0; index--) {
+        struct epoll_event packed;
+        memcpy(&packed, (const char *)events + (size_t)index * sizeof packed, sizeof packed);
+        cx_epoll_event unpacked = {.events = packed.events, .data = packed.data.u64};
+        memcpy(&events[index], &unpacked, sizeof unpacked);
+    }
+    return ready;
+}
+
+int cx_eventfd(void) {
+    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }

@@ -30,6 +30,20 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let permissionDenied = Errno(rawValue: EACCES)
     /// `EINVAL`: invalid argument.
     public static let invalidArgument = Errno(rawValue: EINVAL)
+    /// `ENAMETOOLONG`: a path does not fit (a Unix-domain socket path longer than 107 bytes).
+    public static let nameTooLong = Errno(rawValue: ENAMETOOLONG)
+    /// `EPIPE`: the peer closed its end; nothing more can be written.
+    public static let brokenPipe = Errno(rawValue: EPIPE)
+    /// `ECONNRESET`: the peer closed the connection with data unread.
+    public static let connectionReset = Errno(rawValue: ECONNRESET)
+    /// `ECONNREFUSED`: nothing listens on the address.
+    public static let connectionRefused = Errno(rawValue: ECONNREFUSED)
+    /// `EMSGSIZE`: a message (or its control data) did not fit.
+    public static let messageTooLong = Errno(rawValue: EMSGSIZE)
+    /// `ENOTCONN`: the socket is not connected.
+    public static let notConnected = Errno(rawValue: ENOTCONN)
+    /// `EADDRINUSE`: the address (a socket path) is taken.
+    public static let addressInUse = Errno(rawValue: EADDRINUSE)
 
     /// The symbolic name when known (`ENOENT`), then the text from `strerror_r`.
     public var description: String {
@@ -45,7 +59,9 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY",
         EEXIST: "EEXIST", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", EMFILE: "EMFILE",
         ENFILE: "ENFILE", ENOSPC: "ENOSPC", ENAMETOOLONG: "ENAMETOOLONG", ETIMEDOUT: "ETIMEDOUT",
-        EPIPE: "EPIPE", ECHILD: "ECHILD", E2BIG: "E2BIG", EOVERFLOW: "EOVERFLOW",
+        EPIPE: "EPIPE", ECHILD: "ECHILD", E2BIG: "E2BIG", EOVERFLOW: "EOVERFLOW", ENOTEMPTY: "ENOTEMPTY",
+        ENOTSOCK: "ENOTSOCK", EMSGSIZE: "EMSGSIZE", EADDRINUSE: "EADDRINUSE", ECONNABORTED: "ECONNABORTED",
+        ECONNRESET: "ECONNRESET", ENOTCONN: "ENOTCONN", ECONNREFUSED: "ECONNREFUSED",
     ]
 }
 

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #pragma clang assume_nonnull begin
@@ -43,6 +44,81 @@ int cx_pin_to_cpu(int cpu);
 /// Asks the kernel to send `signal` to this process when its parent exits (`prctl(PR_SET_PDEATHSIG)`).
 /// In C because prctl(2) is variadic. Returns 0 or -1 with errno.
 int cx_set_parent_death_signal(int signal);
+
+// MARK: - Unix-domain sockets, epoll and eventfd (IpcEventBus)
+
+/// The most descriptors one SCM_RIGHTS control message may carry on Linux (SCM_MAX_FD, include/net/scm.h).
+#define CX_SCM_MAX_FD 253
+
+/// Accepts one connection from a listening socket with SOCK_NONBLOCK | SOCK_CLOEXEC set on the new
+/// descriptor; returns it, or -1 with errno. In C because accept4(2) is a GNU extension that the Swift
+/// Glibc module does not declare.
+int cx_accept(int listener);
+
+/// Reads the credentials of the process at the other end of a connected Unix-domain socket, as they were
+/// when it called connect(2) or socketpair(2) (getsockopt(2) SO_PEERCRED). Returns 0 or -1 with errno.
+/// In C because `struct ucred` is declared only under _GNU_SOURCE, which the Swift Glibc module lacks.
+int cx_peer_credentials(int socket, int32_t *process_id, uint32_t *user_id, uint32_t *group_id);
+
+/// Sends `length` bytes with `count` (at most CX_SCM_MAX_FD) descriptors attached as one SCM_RIGHTS
+/// control message (sendmsg(2)); with `count` 0 no control message is sent. The caller keeps its
+/// descriptors: the kernel installs duplicates in the receiver. `flags` go to sendmsg (MSG_NOSIGNAL).
+/// Returns the bytes sent or -1 with errno (EINVAL when count > CX_SCM_MAX_FD).
+/// In C because CMSG_FIRSTHDR, CMSG_SPACE, CMSG_LEN and CMSG_DATA are macros Swift cannot call.
+ssize_t cx_send_with_descriptors(
+    int socket, const void *_Nullable buffer, size_t length, const int *_Nullable descriptors, size_t count,
+    int flags);
+
+/// Receives up to `length` bytes and any SCM_RIGHTS descriptors that came with them (recvmsg(2) with a
+/// control buffer for CX_SCM_MAX_FD descriptors). The descriptors are stored in order into `descriptors`
+/// (room for `capacity`), their number into `*count`, and the message flags into `*message_flags`
+/// (MSG_CTRUNC: some descriptors did not fit and the kernel closed them; descriptors beyond `capacity`
+/// are closed here and reported the same way). `flags` go to recvmsg (MSG_CMSG_CLOEXEC).
+/// Returns the bytes received (0 at end of file) or -1 with errno, in which case `*count` is 0.
+/// In C for the same reason as cx_send_with_descriptors.
+ssize_t cx_receive_with_descriptors(
+    int socket, void *_Nullable buffer, size_t length, int *descriptors, size_t capacity, size_t *count,
+    int *message_flags, int flags);
+
+/// One ready descriptor as epoll_wait(2) reports it, without the packing of `struct epoll_event`.
+///
+/// glibc declares `struct epoll_event` `__attribute__((packed))` on x86-64 (12 bytes, `data` at offset 4)
+/// and unpacked elsewhere (16 bytes), and the Swift Glibc module does not import <sys/epoll.h> at all.
+/// This struct has the natural layout on every architecture; cx_epoll_wait converts.
+typedef struct cx_epoll_event {
+    uint32_t events;  // CX_EPOLL_* bits
+    uint64_t data;    // the value given to cx_epoll_ctl
+} cx_epoll_event;
+
+/// epoll event bits, equal to the EPOLL* constants of <sys/epoll.h> (checked in shims.c).
+#define CX_EPOLL_IN 0x001u          // EPOLLIN
+#define CX_EPOLL_OUT 0x004u         // EPOLLOUT
+#define CX_EPOLL_ERR 0x008u         // EPOLLERR
+#define CX_EPOLL_HUP 0x010u         // EPOLLHUP
+#define CX_EPOLL_RDHUP 0x2000u      // EPOLLRDHUP
+#define CX_EPOLL_ET 0x80000000u     // EPOLLET
+
+/// epoll_ctl(2) operations, equal to EPOLL_CTL_ADD, EPOLL_CTL_DEL and EPOLL_CTL_MOD (checked in shims.c).
+#define CX_EPOLL_CTL_ADD 1
+#define CX_EPOLL_CTL_DEL 2
+#define CX_EPOLL_CTL_MOD 3
+
+/// Creates an epoll instance with EPOLL_CLOEXEC (epoll_create1(2)); returns its descriptor or -1 with errno.
+/// In C because the Swift Glibc module does not import <sys/epoll.h>.
+int cx_epoll_create(void);
+
+/// Adds, modifies or removes (`operation`: CX_EPOLL_CTL_*) the interest of `epoll` in `descriptor`
+/// (epoll_ctl(2)). Returns 0 or -1 with errno. In C to build the packed `struct epoll_event`.
+int cx_epoll_ctl(int epoll, int operation, int descriptor, uint32_t events, uint64_t data);
+
+/// Waits for at most `capacity` ready descriptors (epoll_wait(2)), storing them into `events`; returns how
+/// many, or -1 with errno (EINTR is not retried). `timeout_ms` -1 waits without limit.
+/// In C to unpack the kernel's `struct epoll_event` records into cx_epoll_event in one system call.
+int cx_epoll_wait(int epoll, cx_epoll_event *events, int capacity, int timeout_ms);
+
+/// Creates an eventfd with a zero counter, EFD_NONBLOCK and EFD_CLOEXEC (eventfd(2)); returns its
+/// descriptor or -1 with errno. In C because the Swift Glibc module does not import <sys/eventfd.h>.
+int cx_eventfd(void);
 
 // MARK: - Shared-memory ring layout (ShmDataPort)
 //
