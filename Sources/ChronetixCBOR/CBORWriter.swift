@@ -251,6 +251,49 @@ public struct CBORWriter: ~Copyable {
         count += 26
     }
 
+    // MARK: - Framing (the bus's length prefixes and outbound queue)
+
+    /// Appends a 32-bit little-endian integer as raw bytes (not a CBOR item): a frame's length prefix.
+    /// - Parameter value: The integer.
+    package mutating func writeRawUInt32LittleEndian(_ value: UInt32) {
+        guard reserve(4) else { return }
+        // Safe: `reserve` guaranteed 4 writable bytes at `base + count`.
+        unsafe base.storeBytes(of: value.littleEndian, toByteOffset: count, as: UInt32.self)
+        count += 4
+    }
+
+    /// Overwrites 4 bytes already written with a 32-bit little-endian integer: fills in a length prefix
+    /// once the frame behind it is encoded.
+    /// - Parameters:
+    ///   - value: The integer.
+    ///   - offset: Where the 4 bytes start; `offset + 4` must not exceed ``count``.
+    package mutating func overwriteRawUInt32LittleEndian(_ value: UInt32, at offset: Int) {
+        precondition(offset >= 0 && offset + 4 <= count, "overwrite outside the bytes written")
+        // Safe: bytes `offset..<offset + 4` lie within the `count` written bytes (checked above).
+        unsafe base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
+    /// Forgets the bytes after the first `newCount`: rolls back a frame that turned out too large.
+    /// - Parameter newCount: The number of bytes to keep; at most ``count``.
+    package mutating func truncate(to newCount: Int) {
+        precondition(newCount >= 0 && newCount <= count, "truncate beyond the bytes written")
+        count = newCount
+    }
+
+    /// Removes the first `byteCount` bytes, moving the rest to the front: the part of an outbound
+    /// queue that the socket has taken.
+    /// - Parameter byteCount: How many bytes to drop; at most ``count``.
+    package mutating func removeFirst(_ byteCount: Int) {
+        precondition(byteCount >= 0 && byteCount <= count, "removeFirst beyond the bytes written")
+        let remainder = count - byteCount
+        if remainder > 0 {
+            // Safe: both ranges lie within the `count` written bytes; the raw pointer's `copyMemory`
+            // allows the regions to overlap (it is a memmove).
+            unsafe base.copyMemory(from: base + byteCount, byteCount: remainder)
+        }
+        count = remainder
+    }
+
     // MARK: - Buffer management
 
     private enum StringMajor { case bytes, text }

@@ -153,7 +153,8 @@ extension Envelope {
         limits: CBORLimits = .default
     ) throws(CodecError) -> (envelope: Envelope, payloadRange: Range<Int>) {
         try CBOR.withReader(bytes, limits: limits) { (reader) throws(CodecError) in
-            try Envelope.read(from: &reader, copyingPayload: false)
+            let read = try Envelope.read(from: &reader, copyingPayload: false)
+            return (read.envelope, read.payloadRange)
         }
     }
 
@@ -161,12 +162,17 @@ extension Envelope {
     /// - Parameters:
     ///   - reader: Positioned at the map.
     ///   - copyingPayload: Whether to copy the payload into the envelope.
-    /// - Returns: The envelope and the payload's range in the reader's input.
+    ///   - materializingText: Whether to build the text fields (topic, trace state, headers). When
+    ///     `false` they are validated in place and left empty, so that a router that forwards the
+    ///     envelope's bytes checks them without allocating (ASCII text never allocates; other text is
+    ///     validated through a temporary string).
+    /// - Returns: The envelope, and the payload's and the topic's ranges in the reader's input.
     /// - Throws: As ``init(cbor:limits:)``.
     package static func read(
         from reader: inout UnsafeCBORReader,
-        copyingPayload: Bool
-    ) throws(CodecError) -> (envelope: Envelope, payloadRange: Range<Int>) {
+        copyingPayload: Bool,
+        materializingText: Bool = true
+    ) throws(CodecError) -> (envelope: Envelope, payloadRange: Range<Int>, topicRange: Range<Int>) {
         let mapHead = try reader.readHead()
         guard mapHead.kind == .map else {
             throw UnsafeCBORReader.mismatch(expected: "an envelope map", found: mapHead)
@@ -186,6 +192,7 @@ extension Envelope {
         var headers: [Header] = []
         var payload: [UInt8] = []
         var payloadRange = 0..<0
+        var topicRange = 0..<0
         var seen: UInt64 = 0
         var previousKey: UInt64?
         for _ in 0..<mapHead.argument {
@@ -207,14 +214,19 @@ extension Envelope {
             case EnvelopeKey.id:
                 id = try field(key) { (reader) throws(CodecError) in try reader.readUnsigned() }
             case EnvelopeKey.topic:
-                topic = try field(key) { (reader) throws(CodecError) in try reader.readText() }
+                let head = try reader.readHead()
+                guard head.kind == .text else { throw wrongType(of: key, expected: "a text string", found: head) }
+                topicRange = head.contentRange
+                if materializingText { topic = try reader.text(of: head) } else { try reader.validateText(of: head) }
             case EnvelopeKey.contentType:
                 let head = try reader.readHead()
                 guard head.kind == .text else { throw wrongType(of: key, expected: "a text string", found: head) }
                 if let known = knownMediaType(head, in: reader) {
                     contentType = known
-                } else {
+                } else if materializingText {
                     contentType = try reader.text(of: head)
+                } else {
+                    try reader.validateText(of: head)
                 }
             case EnvelopeKey.schemaVersion:
                 let head = try reader.readHead()
@@ -237,9 +249,11 @@ extension Envelope {
             case EnvelopeKey.traceParent:
                 traceParent = try readTraceParent(from: &reader)
             case EnvelopeKey.traceState:
-                traceState = try field(key) { (reader) throws(CodecError) in try reader.readText() }
+                let head = try reader.readHead()
+                guard head.kind == .text else { throw wrongType(of: key, expected: "a text string", found: head) }
+                if materializingText { traceState = try reader.text(of: head) } else { try reader.validateText(of: head) }
             case EnvelopeKey.headers:
-                headers = try readHeaders(from: &reader)
+                headers = try readHeaders(from: &reader, collecting: materializingText)
             case EnvelopeKey.payload:
                 let head = try reader.readHead()
                 guard head.kind == .bytes else { throw wrongType(of: key, expected: "a byte string", found: head) }
@@ -271,7 +285,7 @@ extension Envelope {
             headers: headers,
             payload: payload
         )
-        return (envelope, payloadRange)
+        return (envelope, payloadRange, topicRange)
 
         /// Runs a typed read and rewrites a type mismatch to name the field.
         func field<T>(
@@ -354,7 +368,7 @@ extension Envelope {
         return parsed
     }
 
-    private static func readHeaders(from reader: inout UnsafeCBORReader) throws(CodecError) -> [Header] {
+    private static func readHeaders(from reader: inout UnsafeCBORReader, collecting: Bool) throws(CodecError) -> [Header] {
         let head = try reader.readHead()
         guard head.kind == .array else {
             throw wrongType(of: EnvelopeKey.headers, expected: "an array of [name, value] pairs", found: head)
@@ -365,7 +379,7 @@ extension Envelope {
         }
         var headers: [Header] = []
         // Bounded: `readHead` checked the count against the remaining bytes.
-        headers.reserveCapacity(Int(head.argument))
+        if collecting { headers.reserveCapacity(Int(head.argument)) }
         for _ in 0..<head.argument {
             let pair = try reader.readHead()
             guard pair.kind == .array, pair.argument == 2 else {
@@ -384,7 +398,12 @@ extension Envelope {
             guard valueHead.kind == .text else {
                 throw wrongType(of: EnvelopeKey.headers, expected: "a text header value", found: valueHead)
             }
-            headers.append(Header(try reader.text(of: nameHead), try reader.text(of: valueHead)))
+            if collecting {
+                headers.append(Header(try reader.text(of: nameHead), try reader.text(of: valueHead)))
+            } else {
+                try reader.validateText(of: nameHead)
+                try reader.validateText(of: valueHead)
+            }
         }
         return headers
     }

@@ -285,6 +285,17 @@ package struct UnsafeCBORReader {
         return string
     }
 
+    /// Validates a text string's content without building a string when it is ASCII.
+    /// - Parameter head: A head of kind `.text` from this reader.
+    /// - Throws: `.invalidUTF8`.
+    package func validateText(of head: Head) throws(CodecError) {
+        // Safe: as in `text(of:)`; the view is only read during this call.
+        let content = unsafe UnsafeRawBufferPointer(rebasing: bytes[head.contentRange])
+            .assumingMemoryBound(to: UInt8.self)
+        if unsafe Self.isASCII(content) { return }
+        _ = try text(of: head)  // non-ASCII text: validated by building (and dropping) the string
+    }
+
     private static func invalidUTF8(at offset: Int, count: Int) -> CodecError {
         CodecError(.invalidUTF8, "text string of \(count) bytes is not valid UTF-8", offset: offset)
     }
@@ -323,6 +334,17 @@ package struct UnsafeCBORReader {
     package func withContent<R>(of head: Head, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         // Safe: `contentRange` lies within `bytes`, and the view is scoped to `body`.
         unsafe body(UnsafeRawBufferPointer(rebasing: bytes[head.contentRange]))
+    }
+
+    /// Calls `body` with a range of the input in place.
+    /// - Parameters:
+    ///   - range: Offsets within the input, such as a range a decoder returned.
+    ///   - body: Reads the bytes; the pointer must not escape.
+    /// - Returns: What `body` returns.
+    package func withBytes<R>(in range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "range outside the reader's input")
+        // Safe: `range` lies within `bytes` (checked above), and the view is scoped to `body`.
+        return unsafe body(UnsafeRawBufferPointer(rebasing: bytes[range]))
     }
 
     // MARK: - Errors

@@ -22,6 +22,15 @@ public struct FileDescriptor: ~Copyable {
 
     deinit { Self.close(rawValue) }
 
+    /// Gives up ownership without closing: the caller now owns the raw descriptor (to pass it on with
+    /// `SCM_RIGHTS`, or to keep it in a collection, which cannot hold non-copyable values).
+    /// - Returns: The raw descriptor number.
+    public consuming func takeRawValue() -> Int32 {
+        let value = rawValue
+        discard self
+        return value
+    }
+
     private static func close(_ value: Int32) {
         // close(2) on Linux releases the descriptor even when it reports EINTR or EIO; a retry could close
         // a descriptor another thread has just been given. EBADF would be a double close: a programmer error.
