@@ -15,6 +15,9 @@ let hdrHistogram: Package.Dependency = .package(
     from: "0.2.0"
 )
 
+// Structured logging of the bus (refusals, disconnections) and, later, of the runtime.
+let swiftLog: Package.Dependency = .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2")
+
 let package = Package(
     name: "Chronetix",
     platforms: [.macOS(.v15)],
@@ -26,8 +29,9 @@ let package = Package(
         .library(name: "FlowAdapter", targets: ["FlowAdapter"]),
         .library(name: "ChronetixSystem", targets: ["ChronetixSystem"]),
         .library(name: "ShmDataPort", targets: ["ShmDataPort"]),
+        .library(name: "IpcEventBus", targets: ["IpcEventBus"]),
     ],
-    dependencies: [argumentParser, yams, hdrHistogram],
+    dependencies: [argumentParser, yams, hdrHistogram, swiftLog],
     targets: [
         // MARK: - C layers
         .systemLibrary(
@@ -48,6 +52,15 @@ let package = Package(
         .target(name: "ChronetixSystem", dependencies: ["CChronetix"]),
         .target(name: "ShmDataPort", dependencies: ["ChronetixCore", "ChronetixSystem"]),
 
+        // MARK: - Control plane
+        .target(
+            name: "IpcEventBus",
+            dependencies: [
+                "ChronetixCore", "ChronetixCBOR", "ChronetixSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // MARK: - Codec and compiler
         .target(name: "ChronetixCBOR", dependencies: ["ChronetixCore", "CLibCBOR"]),
         .target(
@@ -59,7 +72,8 @@ let package = Package(
         .executableTarget(
             name: "chronetix",
             dependencies: [
-                "ChronetixCore", "ChronetixCBOR", "FlowAdapter", "ChronetixSystem", "ShmDataPort",
+                "ChronetixCore", "ChronetixCBOR", "FlowAdapter", "ChronetixSystem", "ShmDataPort", "IpcEventBus",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -75,6 +89,14 @@ let package = Package(
         // MARK: - Test tools
         // A ring peer the cross-process tests start as a real process (producer, consumer, crash on cue).
         .executableTarget(name: "chronetix-ring-peer", dependencies: ["ChronetixCore", "ChronetixSystem", "ShmDataPort"]),
+        // A bus client the cross-process bus tests start as a real process (subscriber, responder, hostile peer).
+        .executableTarget(
+            name: "chronetix-bus-peer",
+            dependencies: ["ChronetixCore", "ChronetixCBOR", "ChronetixSystem", "IpcEventBus"]
+        ),
+
+        // Helpers shared by the tests (not a product): peer processes.
+        .target(name: "ChronetixTestSupport", dependencies: ["ChronetixSystem"]),
 
         // MARK: - Fuzzing
         // libFuzzer target for the CBOR decoders; scripts/fuzz-cbor.sh builds it with -sanitize=fuzzer.
@@ -86,7 +108,18 @@ let package = Package(
         .testTarget(
             name: "ShmDataPortTests",
             // Depends on the ring peer so that `swift test` builds it; the cross-process tests run it.
-            dependencies: ["ChronetixCore", "ChronetixSystem", "ShmDataPort", "CChronetix", "chronetix-ring-peer"]
+            dependencies: [
+                "ChronetixCore", "ChronetixSystem", "ShmDataPort", "CChronetix", "ChronetixTestSupport",
+                "chronetix-ring-peer",
+            ]
+        ),
+        .testTarget(
+            name: "IpcEventBusTests",
+            // Depends on the bus peer so that `swift test` builds it; the cross-process tests run it.
+            dependencies: [
+                "ChronetixCore", "ChronetixCBOR", "ChronetixSystem", "IpcEventBus", "ChronetixTestSupport",
+                "chronetix-bus-peer",
+            ]
         ),
         .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR"]),
         .testTarget(
@@ -110,8 +143,8 @@ for target in package.targets where target.type != .system && target.name != "CC
         // SE-0409: imports are internal unless marked otherwise, so no dependency leaks through an API by accident.
         .enableUpcomingFeature("InternalImportsByDefault"),
     ]
-    if ["ChronetixCBOR", "ChronetixSystem", "ShmDataPort"].contains(target.name) {
-        // SE-0458: every unsafe operation in the codec, the system layer and the ring is marked and justified.
+    if ["ChronetixCBOR", "ChronetixSystem", "ShmDataPort", "IpcEventBus"].contains(target.name) {
+        // SE-0458: every unsafe operation in the codec, the system layer, the ring and the bus is marked and justified.
         settings.append(.strictMemorySafety())
     }
     target.swiftSettings = settings

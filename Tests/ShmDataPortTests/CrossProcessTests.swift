@@ -1,6 +1,7 @@
 import CChronetix
 import ChronetixCore
 import ChronetixSystem
+import ChronetixTestSupport
 import Glibc
 import ShmDataPort
 import Synchronization
