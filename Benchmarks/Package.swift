@@ -41,5 +41,16 @@ let package = Package(
             path: "Benchmarks/ShmRing",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "BusRouting",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ChronetixCore", package: "Chronetix"),
+                .product(name: "ChronetixSystem", package: "Chronetix"),
+                .product(name: "IpcEventBus", package: "Chronetix"),
+            ],
+            path: "Benchmarks/BusRouting",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -196,7 +196,7 @@ public final class BusClient {
     ///   the bytes), `.systemCall`.
     public func publish(_ envelope: Envelope, flush: Bool = true) throws(BusError) {
         try checkOpen()
-        if let problem = Topic.problem(in: ArraySlice(envelope.topic.utf8)) {
+        if let problem = Topic.problem(inTopic: envelope.topic) {
             throw BusError(.invalidTopic, "topic \"\(envelope.topic)\" \(problem)")
         }
         try outbound.appendFrame { writer in
@@ -296,7 +296,7 @@ public final class BusClient {
     ///   `.invalidTopic`, `.messageTooLarge`, `.disconnected`.
     public func request(_ envelope: Envelope, timeout: Duration) throws(BusError) -> Envelope {
         try checkOpen()
-        if let problem = Topic.problem(in: ArraySlice(envelope.topic.utf8)) {
+        if let problem = Topic.problem(inTopic: envelope.topic) {
             throw BusError(.invalidTopic, "topic \"\(envelope.topic)\" \(problem)")
         }
         let correlation = takeCorrelation()

@@ -468,7 +468,7 @@ final class BusServerLoop {
     // MARK: - Publish and subscribe
 
     private func publishFromHost(_ envelope: Envelope) {
-        if let problem = Topic.problem(in: ArraySlice(envelope.topic.utf8)) {
+        if let problem = Topic.problem(inTopic: envelope.topic) {
             logger.warning("host publish dropped: topic \(problem)", metadata: ["topic": "\(envelope.topic)"])
             return
         }

@@ -48,6 +48,20 @@ public enum Topic {
         return nil
     }
 
+    /// Why a topic string is not valid, or `nil` when it is; reads the string's UTF-8 in place.
+    /// - Parameters:
+    ///   - topic: The topic.
+    ///   - allowingWildcards: Whether `*` and `>` segments are allowed.
+    /// - Returns: A sentence for an error, or `nil`.
+    public static func problem(inTopic topic: String, allowingWildcards: Bool = false) -> String? {
+        // Safe: the buffer is the string's own contiguous UTF-8, read only during the call.
+        let inPlace = unsafe topic.utf8.withContiguousStorageIfAvailable { bytes in
+            unsafe problem(in: bytes, allowingWildcards: allowingWildcards)
+        }
+        if let inPlace { return inPlace }
+        return problem(in: Array(topic.utf8), allowingWildcards: allowingWildcards)  // a bridged string
+    }
+
     private static let star = UInt8(ascii: "*")
     private static let rest = UInt8(ascii: ">")
 
