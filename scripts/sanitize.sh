@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the ring and system-layer tests (ShmDataPortTests, which include the cross-process tests and their
-# chronetix-ring-peer processes, and ChronetixSystemTests) under AddressSanitizer, then under ThreadSanitizer.
+# Runs the ring, bus and system-layer tests (ShmDataPortTests and IpcEventBusTests, which include the cross-process
+# tests and their peer processes, and ChronetixSystemTests) under AddressSanitizer, then under ThreadSanitizer.
 # Each sanitizer builds in its own scratch path (.build-asan, .build-tsan), so sanitized objects never mix
 # with the normal build. Both runs always happen; the script exits non-zero if a build or a test failed
 # under either.
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
-filter='ShmDataPortTests|ChronetixSystemTests'
+filter='ShmDataPortTests|ChronetixSystemTests|IpcEventBusTests'
 
 # run SANITIZER SCRATCH: builds everything with tests under the sanitizer, then runs the filtered tests.
 run() {
