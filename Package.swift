@@ -118,7 +118,7 @@ let package = Package(
             // Depends on the bus peer so that `swift test` builds it; the cross-process tests run it.
             dependencies: [
                 "ChronetixCore", "ChronetixCBOR", "ChronetixSystem", "IpcEventBus", "ChronetixTestSupport",
-                "chronetix-bus-peer",
+                "chronetix-bus-peer", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR"]),

@@ -70,6 +70,8 @@ struct BusCrossProcessTests {
             return false
         }
         #expect(refusal != nil)
+        #expect(closed.logs.contains("bus client refused", "user not allowed"))
+        #expect(bus.logs.contains("bus client refused", "bad token"))
     }
 
     @Test func ownerRefusesUnknownAndDuplicateNodes() throws {

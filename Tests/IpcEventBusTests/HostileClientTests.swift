@@ -126,6 +126,11 @@ struct HostileClientTests {
         #expect(subscriber.finish(["DONE"]).line?.text == "DONE received=5000 dropped=0")
         let statistics = bus.server.statistics
         #expect(statistics.protocolViolations == UInt64(violations + 2))
+        // Each disconnection was logged with its reason.
+        #expect(bus.logs.contains("bus client detached", "reason=protocol violation", "frame declares 4294967295 bytes"))
+        #expect(bus.logs.contains("bus client detached", "reason=protocol violation", "unknown message kind 99"))
+        #expect(bus.logs.contains("bus client detached", "reason=stalled frame"))
+        #expect(bus.logs.contains("bus client detached", "reason=hello timeout"))
         // A well-behaved client is still welcome.
         let client = try bus.client()
         client.close()

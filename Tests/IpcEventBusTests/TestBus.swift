@@ -2,6 +2,7 @@ import ChronetixCore
 import ChronetixSystem
 import Foundation
 import IpcEventBus
+import Logging
 import Synchronization
 import Testing
 
@@ -18,6 +19,8 @@ final class TestBus: @unchecked Sendable {
     let server: BusServer
     /// Every event the server reported, in order.
     let events = Mutex<[BusServer.Event]>([])
+    /// Every line the server logged at warning or above, as `level: message key=value…`.
+    let logs = LogRecorder()
     private let finished = DispatchSemaphore(value: 0)
     private let runError = Mutex<BusError?>(nil)
     private var isStopped = false
@@ -30,7 +33,12 @@ final class TestBus: @unchecked Sendable {
         directory = "\(FileSystem.temporaryDirectory)/cx-bus-\(getpid())-\(number)"
         socketPath = "\(directory)/bus.sock"
         token = "token-\(UInt64.random(in: 1...UInt64.max))"
-        var configuration = BusServer.Configuration(socketPath: socketPath, token: token)
+        let logs = logs
+        var configuration = BusServer.Configuration(
+            socketPath: socketPath,
+            token: token,
+            logger: Logger(label: "test.bus") { _ in RecordingLogHandler(recorder: logs) }
+        )
         configure(&configuration)
         let recorded = Mutex<[BusServer.Event]>([])
         var hooks = hooks
@@ -121,4 +129,32 @@ final class DispatchSemaphoreBox: @unchecked Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
     func signal() { semaphore.signal() }
     func wait() { semaphore.wait() }
+}
+
+/// The lines a test bus logged.
+final class LogRecorder: Sendable {
+    let lines = Mutex<[String]>([])
+
+    /// Whether a line contains every fragment.
+    func contains(_ fragments: String...) -> Bool {
+        lines.withLock { lines in lines.contains { line in fragments.allSatisfy { line.contains($0) } } }
+    }
+}
+
+/// A swift-log handler that keeps warnings and errors in a ``LogRecorder``.
+struct RecordingLogHandler: LogHandler {
+    let recorder: LogRecorder
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .warning
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        recorder.lines.withLock { $0.append("\(event.level): \(event.message) \(fields)") }
+    }
 }
