@@ -95,7 +95,7 @@ let package = Package(
             dependencies: ["ChronetixCore", "ChronetixCBOR", "ChronetixSystem", "IpcEventBus"]
         ),
 
-        // Helpers shared by the tests (not a product): peer processes.
+        // Helpers shared by the tests (not a product): peer processes, a seedable generator.
         .target(name: "ChronetixTestSupport", dependencies: ["ChronetixSystem"]),
 
         // MARK: - Fuzzing
@@ -121,7 +121,7 @@ let package = Package(
                 "chronetix-bus-peer", .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR"]),
+        .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR", "ChronetixTestSupport"]),
         .testTarget(
             name: "FlowAdapterTests",
             dependencies: ["ChronetixCore", "ChronetixCBOR", "FlowAdapter"],

@@ -1,5 +1,6 @@
 import ChronetixCBOR
 import ChronetixCore
+import ChronetixTestSupport
 import Testing
 
 /// Seeded random round trips and mutations. The seed is printed in every failure; rerun with

@@ -1,25 +1,11 @@
 import ChronetixCBOR
 import ChronetixCore
+import ChronetixTestSupport
 import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough to drive property tests.
-struct SplitMix64: RandomNumberGenerator {
-    private(set) var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The seed of the property tests: `CHRONETIX_TEST_SEED` when set, otherwise a fixed value, so a
 /// failure message's seed reproduces the run.
