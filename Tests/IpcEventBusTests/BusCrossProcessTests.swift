@@ -116,7 +116,7 @@ struct BusCrossProcessTests {
             return false
         }
         #expect(gone != nil)
-        #expect(bus.server.statistics.heartbeatTimeouts == 1)
+        #expect(bus.statistics { $0.heartbeatTimeouts >= 1 }.heartbeatTimeouts == 1)
     }
 
     @Test func passesDescriptors() throws {
@@ -183,7 +183,7 @@ extension BusCrossProcessTests {
             (error as? BusError)?.code == .slowConsumer
         }
         #expect(previous < 2999)
-        #expect(bus.server.statistics.slowConsumers == 1)
+        #expect(bus.statistics { $0.slowConsumers >= 1 }.slowConsumers == 1)
         let detached = bus.waitForEvent { event in
             if case .detached(let peer, let reason, _) = event { return peer.name == "slow" && reason == .slowConsumer }
             return false
@@ -221,7 +221,7 @@ extension BusCrossProcessTests {
         // Nothing vanished silently: every message was delivered or counted as dropped.
         #expect(dropped > 0)
         #expect(received + dropped == 3000)
-        #expect(bus.server.statistics.dropped == dropped)
+        #expect(bus.statistics { $0.dropped >= dropped }.dropped == dropped)
         publisher.close()
         lossy.close()
     }
@@ -235,12 +235,11 @@ extension BusCrossProcessTests {
         let (line, status) = requester.finish(["REPLY"])
         #expect(line?.text.hasPrefix("ERROR timed out") == true, "\(String(describing: line))")
         #expect(status == 1)
-        // The responder saw the request and answers too late: the bus counts and drops the reply.
+        // The responder saw the request; its answer comes too late and is dropped by the bus.
         let request = try #require(try responder.receive(timeout: .seconds(5))?.incomingRequest)
         #expect(request.envelope.text == "hello")
-        let timedOut = bus.server.statistics.timedOut
-        #expect(timedOut == 1)
         try responder.reply(to: request, with: .text("svc.slow", "late"))
+        #expect(bus.statistics { $0.lateReplies >= 1 }.lateReplies == 1)
         responder.close()
     }
 }

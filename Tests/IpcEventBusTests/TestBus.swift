@@ -89,6 +89,21 @@ final class TestBus: @unchecked Sendable {
         return nil
     }
 
+    /// The server's statistics once `predicate` holds (they are published at the end of each loop turn),
+    /// or the last ones seen when the time runs out.
+    func statistics(
+        within timeout: Duration = .seconds(10),
+        where predicate: (BusServer.Statistics) -> Bool
+    ) -> BusServer.Statistics {
+        let deadline = ContinuousClock.now + timeout
+        var statistics = server.statistics
+        while !predicate(statistics) && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.005)
+            statistics = server.statistics
+        }
+        return statistics
+    }
+
     deinit { stop() }
 }
 
