@@ -6,7 +6,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measures parts of the runtime on this machine.",
-        subcommands: [BenchShm.self, BenchShmPeer.self]
+        subcommands: [BenchShm.self, BenchShmPeer.self, BenchBus.self, BenchBusPeer.self]
     )
 }
 

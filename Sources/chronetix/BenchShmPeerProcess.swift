@@ -3,7 +3,8 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// The consumer process of `chronetix bench shm`: this same executable in the hidden `bench shm-peer` role.
+/// A peer process of `chronetix bench`: this same executable in a hidden role (`bench shm-peer`, the ring's
+/// consumer, or `bench bus-peer`, a bus client).
 ///
 /// Its standard output is a pipe that carries its one `RESULT` line; its standard error is ours, so its
 /// diagnostics reach the user directly. Every peer is registered with ``BenchCleanup`` while it runs, so an
@@ -16,9 +17,14 @@ final class BenchPeerProcess {
     /// The peer's process id.
     var pid: Int32 { process.processIdentifier }
 
-    /// Starts `chronetix bench shm-peer` with `arguments` (after `bench shm-peer`).
+    /// Starts `chronetix bench <role>` with `arguments` (after `bench <role>`).
+    /// - Parameters:
+    ///   - role: The hidden subcommand: `shm-peer` or `bus-peer`.
+    ///   - arguments: The subcommand's arguments.
+    ///   - environment: Variables added to this process's environment for the peer (a secret that must not
+    ///     show in the command line, say).
     /// - Throws: `BenchFailure` when the executable cannot be found or started.
-    init(arguments: [String]) throws(BenchFailure) {
+    init(role: String = "shm-peer", arguments: [String], environment: [String: String] = [:]) throws(BenchFailure) {
         let executable: String
         do {
             // The running executable, whatever name or path it was started by.
@@ -28,7 +34,10 @@ final class BenchPeerProcess {
         }
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["bench", "shm-peer"] + arguments
+        process.arguments = ["bench", role] + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        }
         output = Pipe()
         process.standardOutput = output
         process.standardInput = FileHandle.nullDevice
@@ -100,16 +109,20 @@ final class BenchPeerProcess {
     }
 }
 
-/// What `chronetix bench shm` must undo when it is interrupted: the segment names it created and the peers it
-/// started. SIGINT and SIGTERM are handled on a dispatch queue (not in a signal handler), which removes the
-/// names, kills the peers and exits with 128 + the signal.
+/// What `chronetix bench` must undo when it is interrupted: the segment names it created, the bus sockets and
+/// their directories, and the peers it started. SIGINT and SIGTERM are handled on a dispatch queue (not in a
+/// signal handler), which removes the names and files, kills the peers and exits with 128 + the signal.
 final class BenchCleanup: Sendable {
     static let shared = BenchCleanup()
 
     private struct State {
         var segments: Set<String> = []
+        /// Bus sockets, each in a directory of its own that goes with it.
+        var sockets: Set<String> = []
         var peers: Set<Int32> = []
         var sources: [any DispatchSourceSignal] = []
+        var command = "chronetix bench shm"
+        var isInterrupted = false
     }
 
     // nonisolated(unsafe) is not needed: the Mutex makes the state Sendable.
@@ -119,15 +132,21 @@ final class BenchCleanup: Sendable {
     func register(segment name: String) { state.withLock { _ = $0.segments.insert(name) } }
     /// Forgets a segment name (it has been removed).
     func unregister(segment name: String) { state.withLock { _ = $0.segments.remove(name) } }
+    /// Records a bus socket to remove, with its directory, if the bench is interrupted.
+    func register(socket path: String) { state.withLock { _ = $0.sockets.insert(path) } }
+    /// Forgets a bus socket (it and its directory have been removed).
+    func unregister(socket path: String) { state.withLock { _ = $0.sockets.remove(path) } }
     /// Records a peer to kill if the bench is interrupted.
     func register(peer pid: Int32) { state.withLock { _ = $0.peers.insert(pid) } }
     /// Forgets a peer (it has been reaped).
     func unregister(peer pid: Int32) { state.withLock { _ = $0.peers.remove(pid) } }
 
-    /// Routes SIGINT and SIGTERM to ``interrupted(by:)``. Called once, before the first segment is made.
-    func installSignalHandlers() {
+    /// Routes SIGINT and SIGTERM to ``interrupted(by:)``. Called once, before the first segment or socket is made.
+    /// - Parameter command: The command named in the message printed when interrupted.
+    func installSignalHandlers(command: String = "chronetix bench shm") {
         state.withLock { state in
             guard state.sources.isEmpty else { return }
+            state.command = command
             for signal in [SIGINT, SIGTERM] {
                 // The default action would end the process at once; the dispatch source takes the signal instead.
                 _ = Foundation.signal(signal, SIG_IGN)  // returns the previous disposition, which nothing restores
@@ -139,35 +158,49 @@ final class BenchCleanup: Sendable {
         }
     }
 
-    /// Removes every registered segment and kills every registered peer (by pid).
+    /// Whether SIGINT or SIGTERM arrived: the process is about to exit, and its failures are the interruption's.
+    var isInterrupted: Bool { state.withLock { $0.isInterrupted } }
+
+    /// Removes every registered segment and socket (with its directory) and kills every registered peer (by pid).
     func removeEverything() {
-        let (segments, peers) = state.withLock { state in
+        let (segments, sockets, peers) = state.withLock { state in
             defer {
                 state.segments = []
+                state.sockets = []
                 state.peers = []
             }
-            return (state.segments, state.peers)
+            return (state.segments, state.sockets, state.peers)
+        }
+        // The peers first, so that none of them reports the files going away.
+        for pid in peers {
+            // ESRCH: it already exited; the parent's exit leaves nothing for it to wait on.
+            try? Processes.send(signal: SIGKILL, to: pid)
         }
         for name in segments {
             // Already removed (ENOENT) or never created: either way nothing is left under the name.
             try? SharedMemory.unlink(name: name)
         }
-        for pid in peers {
-            // ESRCH: it already exited; the parent's exit leaves nothing for it to wait on.
-            try? Processes.send(signal: SIGKILL, to: pid)
+        for path in sockets {
+            // As above: ENOENT means the bus removed them first. The directory holds nothing but the socket.
+            try? FileSystem.removeFile(path)
+            try? FileSystem.removeDirectory(BenchBusHost.directory(of: path))
         }
     }
 
     private func interrupted(by signal: Int32) {
+        let command = state.withLock { state in
+            state.isInterrupted = true
+            return state.command
+        }
         removeEverything()
-        StandardError.print("chronetix bench shm: interrupted by signal \(signal); segments removed, peer killed")
+        StandardError.print("\(command): interrupted by signal \(signal); segments and sockets removed, peers killed")
         // Let Foundation reap the killed peers (it waits on them as they exit) before this process goes.
         Thread.sleep(forTimeInterval: 0.05)
         Foundation.exit(128 + signal)
     }
 }
 
-/// A failure of the bench, described for a person; `chronetix bench shm` prints it and exits with status 1.
+/// A failure of the bench, described for a person; `chronetix bench` prints it and exits with status 1.
 struct BenchFailure: Error, CustomStringConvertible {
     var description: String
 

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-/// `chronetix bench shm` end to end: two real processes, a real ring, the JSON report. No timing assertions.
+/// `chronetix bench shm` and `chronetix bench bus` end to end: real processes, a real ring or bus, the JSON report.
+/// No timing assertions.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct BenchCommandTests {
     @Test func throughputRunWritesEveryResultAndLeavesNothingBehind() throws {
         let before = Set(try Self.benchSegments())
@@ -57,6 +58,49 @@ import Testing
         #expect(result.standardError.contains("8-byte sequence number"))
     }
 
+    @Test func busRunWritesEveryTestAndLeavesNothingBehind() throws {
+        let before = Set(try Self.busDirectories())
+        let output = Self.temporaryPath("bus")
+        defer { try? FileManager.default.removeItem(atPath: output) }  // absent when the command failed
+        let result = try CommandRunner.run([
+            "bench", "bus", "--duration", "0.05", "--sizes", "64", "--subscribers", "1", "--json", output,
+        ])
+        #expect(result.status == 0, "stderr: \(result.standardError)")
+        #expect(result.output.contains("request-reply-host"))
+
+        let report = try Self.report(at: output)
+        #expect(Set(report.keys) == ["results", "machine", "build"])
+        let results = try #require(report["results"] as? [[String: Any]])
+        let tests = results.map { $0["test"] as? String ?? "?" }
+        #expect(tests == ["publish", "publish-batched", "request-reply-host", "request-reply"])
+        let fields: Set<String> = ["test", "payload", "subscribers", "messages", "seconds", "messages_per_second"]
+        for entry in results {
+            let test = entry["test"] as? String ?? "?"
+            #expect(entry["payload"] as? Int == 64, "\(test)")
+            #expect((entry["messages"] as? Int ?? 0) > 0, "\(test)")
+            #expect((entry["seconds"] as? Double ?? 0) > 0, "\(test)")
+            #expect((entry["messages_per_second"] as? Double ?? 0) > 0, "\(test)")
+            if test.hasPrefix("request-reply") {
+                #expect(Set(entry.keys) == fields.union(["latency_ns"]), "\(test)")
+                #expect(entry["subscribers"] as? Int == (test == "request-reply" ? 1 : 0))
+                let latency = try #require(entry["latency_ns"] as? [String: Any])
+                #expect(Set(latency.keys) == ["p50", "p99", "p999"])
+                for key in ["p50", "p99", "p999"] { #expect((latency[key] as? Double ?? 0) > 0, "\(test) \(key)") }
+            } else {
+                #expect(Set(entry.keys) == fields, "\(test)")
+                #expect(entry["subscribers"] as? Int == 1)
+            }
+        }
+
+        #expect(Set(try Self.busDirectories()).subtracting(before).isEmpty, "a bus directory is left behind")
+    }
+
+    @Test func busRejectsPayloadsTooSmallForTheSequenceNumber() throws {
+        let result = try CommandRunner.run(["bench", "bus", "--sizes", "64,4"])
+        #expect(result.status == 64)
+        #expect(result.standardError.contains("8-byte sequence number"))
+    }
+
     private static func temporaryPath(_ label: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-bench-\(getpid())-\(label).json").path
     }
@@ -64,6 +108,12 @@ import Testing
     private static func report(at path: String) throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// The bus benches' directories in the temporary directory (`chronetix-bench-bus-<pid>-<random>`).
+    private static func busDirectories() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)
+            .filter { $0.hasPrefix("chronetix-bench-bus-") }
     }
 
     /// The bench's segments in /dev/shm (`chronetix.bench-<pid>.…`).
