@@ -449,6 +449,9 @@ public final class BusClient {
                 if let inbound = try decode(range, duringHandshake: duringHandshake) { return inbound }
                 continue
             }
+            // Read what already waits before judging the bus silent: a client that only published for a
+            // while has the bus's heartbeats queued, unread.
+            if try readAvailable() { continue }
             let now = Clock.monotonicNanoseconds()
             if !duringHandshake {
                 if now - lastReceived >= silenceLimit {
@@ -463,16 +466,22 @@ public final class BusClient {
             var wait = duringHandshake ? UInt64.max : min(lastSent + heartbeatInterval, lastReceived + silenceLimit)
             if let deadline { wait = min(wait, deadline) }
             try watchWritable(false)
-            if try waitForEvents(milliseconds: Self.milliseconds(until: wait, from: now)) == 0 { continue }
-            let result: IOResult
-            do {
-                result = try reader.fill(from: socket)
-            } catch {
-                throw fail(BusError(.disconnected, "the connection to the bus broke", cause: SystemCallError("recvmsg", nil, error)))
-            }
-            if case .endOfFile = result {
-                throw fail(BusError(.disconnected, "the bus closed the connection"))
-            }
+            _ = try waitForEvents(milliseconds: Self.milliseconds(until: wait, from: now))
+        }
+    }
+
+    /// Reads what the socket holds without waiting; whether bytes arrived.
+    private func readAvailable() throws(BusError) -> Bool {
+        let result: IOResult
+        do {
+            result = try reader.fill(from: socket)
+        } catch {
+            throw fail(BusError(.disconnected, "the connection to the bus broke", cause: SystemCallError("recvmsg", nil, error)))
+        }
+        switch result {
+        case .done: return true
+        case .wouldBlock: return false
+        case .endOfFile: throw fail(BusError(.disconnected, "the bus closed the connection"))
         }
     }
 

@@ -32,6 +32,8 @@ final class BusConnection {
     var isDirty = false
     var hasUnreportedDrops = false
     var closeReason: (BusGoodbyeReason, String)?
+    /// Set once a write failed: nothing more is written; what the peer sent is still read.
+    var hasWriteFailed = false
     /// Set while a closed connection's last bytes (its goodbye) drain, until this time at the latest.
     var lingerDeadline: UInt64?
 
@@ -98,6 +100,7 @@ final class BusServerLoop {
     private var pending: [UInt64: PendingRequest] = [:]
     private var nextCorrelation: UInt64 = 1
     private var dirty: [BusConnection] = []
+    private var flushing: [BusConnection] = []
     private var closing: [BusConnection] = []
     /// Closed connections whose goodbye still drains (see `closeMarked`).
     private var lingering: [UInt64: BusConnection] = [:]
@@ -315,25 +318,27 @@ final class BusServerLoop {
 
     // MARK: - Reading
 
-    private func readReady(_ connection: BusConnection) {
-        guard connection.state != .closing else { return }
+    /// Reads once and handles every complete frame; whether bytes arrived (and the connection is open).
+    @discardableResult
+    private func readReady(_ connection: BusConnection) -> Bool {
+        guard connection.state != .closing else { return false }
         let result: IOResult
         do {
             result = try connection.reader.fill(from: connection.socket)
         } catch {
             markClosed(connection, .normal, "read failed: \(error)", quietly: true)
-            return
+            return false
         }
         switch result {
         case .wouldBlock:
-            return
+            return false
         case .endOfFile:
             if connection.reader.hasPartialFrame {
                 violation(connection, "closed in the middle of a frame")
             } else {
                 markClosed(connection, .normal, "closed by the peer")
             }
-            return
+            return false
         case .done:
             break
         }
@@ -341,7 +346,7 @@ final class BusServerLoop {
         connection.lastReceived = now
         if connection.reader.pendingDescriptorCount > 0 {
             violation(connection, "a client may not pass descriptors to the bus")
-            return
+            return false
         }
         do {
             while connection.state != .closing, let range = try connection.reader.nextFrame() {
@@ -353,7 +358,7 @@ final class BusServerLoop {
             }
         } catch {
             violation(connection, error.message)
-            return
+            return false
         }
         if connection.reader.hasPartialFrame {
             if connection.partialSince == nil {
@@ -363,6 +368,7 @@ final class BusServerLoop {
         } else {
             connection.partialSince = nil
         }
+        return true
     }
 
     private func violation(_ connection: BusConnection, _ detail: String, reason: BusGoodbyeReason = .protocolViolation) {
@@ -720,12 +726,17 @@ final class BusServerLoop {
     }
 
     private func flushDirty() {
-        for connection in dirty {
-            connection.isDirty = false
-            guard connection.state != .closing else { continue }
-            flush(connection)
+        // A flush may queue more (a drop report) and mark its connection dirty again: swap the lists so
+        // that such a connection lands in a fresh list and is flushed in the next pass, not forgotten.
+        while !dirty.isEmpty {
+            swap(&dirty, &flushing)
+            for connection in flushing {
+                connection.isDirty = false
+                guard connection.state != .closing else { continue }
+                flush(connection)
+            }
+            flushing.removeAll(keepingCapacity: true)
         }
-        dirty.removeAll(keepingCapacity: true)
     }
 
     private func writeReady(_ connection: BusConnection) {
@@ -734,10 +745,15 @@ final class BusServerLoop {
     }
 
     private func flush(_ connection: BusConnection) {
+        guard !connection.hasWriteFailed else { return }
         let isDrained: Bool
         do {
             isDrained = try connection.outbound.flush(to: connection.socket)
         } catch {
+            // The peer is gone or stopped reading, but what it sent before that is still in our receive
+            // queue (a publisher that exits right after publishing): route it all before closing.
+            connection.hasWriteFailed = true
+            while connection.state != .closing && readReady(connection) {}
             markClosed(connection, .normal, "write failed: \(error)", quietly: true)
             return
         }

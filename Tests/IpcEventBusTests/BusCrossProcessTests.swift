@@ -222,8 +222,35 @@ extension BusCrossProcessTests {
         #expect(dropped > 0)
         #expect(received + dropped == 3000)
         #expect(bus.statistics { $0.dropped >= dropped }.dropped == dropped)
+        // After the loss, the subscription goes on: new messages still arrive.
+        try Self.publish(3000..<3010, topic: "load.data", from: publisher)
+        for expected in 3000..<3010 {
+            let event = try #require(try lossy.receive(timeout: .seconds(10)), "nothing after the drop report")
+            #expect(event.delivery?.envelope.text.hasPrefix("\(expected) ") == true)
+        }
         publisher.close()
         lossy.close()
+    }
+
+    @Test func publishOnlyClientIsNotMistakenForGone() throws {
+        let bus = try TestBus(configure: {
+            $0.heartbeatInterval = .milliseconds(50)
+            $0.heartbeatMisses = 3
+        })
+        defer { bus.stop() }
+        let publisher = try bus.client(name: "publish-only")
+        // Publish for several silence limits without reading: the bus's heartbeats queue up unread.
+        let start = ContinuousClock.now
+        var index = 0
+        while ContinuousClock.now - start < .milliseconds(600) {
+            try publisher.publish(.text("quiet.topic", "\(index)"))
+            index += 1
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        // Reading now finds the heartbeats, not silence.
+        #expect(try publisher.receive(timeout: .zero) == nil)
+        try publisher.publish(.text("quiet.topic", "still here"))
+        publisher.close()
     }
 
     @Test func requestTimesOutWhenTheResponderDoesNotAnswer() throws {
