@@ -50,19 +50,10 @@ struct BenchBusResult: Encodable {
 }
 
 /// The whole report as `--json` writes it: the results, and the machine and build as `bench shm` reports them.
-struct BenchBusReport: Encodable {
+struct BenchBusReport: BenchJSONReport {
     var results: [BenchBusResult]
     var machine: BenchShmReport.Machine
     var build: BenchShmReport.Build
-
-    /// The report as pretty-printed JSON with a trailing newline.
-    func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
-        data.append(UInt8(ascii: "\n"))
-        return data
-    }
 }
 
 /// The table `chronetix bench bus` prints for people.
@@ -97,11 +88,6 @@ enum BenchBusTable {
     }
 
     private static func row(_ cells: [String]) -> String {
-        let widths = [18, 7, 4, 9, 7, 8, 10, 8, 8, 0]
-        return zip(cells, widths).enumerated().map { index, pair in
-            let (cell, width) = pair
-            let padding = String(repeating: " ", count: max(0, width - cell.count))
-            return index == 0 ? cell + padding : padding + cell
-        }.joined(separator: "  ")
+        BenchTableLayout.row(cells, widths: [18, 7, 4, 9, 7, 8, 10, 8, 8, 0], leftAlignFirst: true)
     }
 }

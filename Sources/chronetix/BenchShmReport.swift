@@ -87,7 +87,7 @@ struct BenchShmResult: Encodable {
 }
 
 /// The whole report: results, the machine and the build, as `--json` writes it.
-struct BenchShmReport: Encodable {
+struct BenchShmReport: BenchJSONReport {
     struct Machine: Encodable {
         var cpu: String
         var cores: Int
@@ -173,7 +173,12 @@ struct BenchShmReport: Encodable {
         case date, pinned, results, machine, build
         case secondsPerSize = "seconds_per_size"
     }
+}
 
+/// A bench's `--json` report: pretty-printed, keys sorted, with a trailing newline.
+protocol BenchJSONReport: Encodable {}
+
+extension BenchJSONReport {
     /// The report as pretty-printed JSON with a trailing newline.
     func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -181,6 +186,18 @@ struct BenchShmReport: Encodable {
         var data = try encoder.encode(self)
         data.append(UInt8(ascii: "\n"))
         return data
+    }
+}
+
+/// Right-aligned table cells for the benches' human output.
+enum BenchTableLayout {
+    /// The cells padded to `widths` and joined by two spaces; the first cell is left-aligned when asked.
+    static func row(_ cells: [String], widths: [Int], leftAlignFirst: Bool = false) -> String {
+        zip(cells, widths).enumerated().map { index, pair in
+            let (cell, width) = pair
+            let padding = String(repeating: " ", count: max(0, width - cell.count))
+            return index == 0 && leftAlignFirst ? cell + padding : padding + cell
+        }.joined(separator: "  ")
     }
 }
 
@@ -233,9 +250,6 @@ enum BenchShmTable {
     }
 
     private static func row(_ cells: [String]) -> String {
-        let widths = [7, 6, 12, 8, 10, 9, 12]
-        return zip(cells, widths).map { cell, width in
-            String(repeating: " ", count: max(0, width - cell.count)) + cell
-        }.joined(separator: "  ")
+        BenchTableLayout.row(cells, widths: [7, 6, 12, 8, 10, 9, 12])
     }
 }
