@@ -17,7 +17,8 @@
 #                          then the bus's publish rows at 64 B, 1 subscriber; the UDS ping-pong at 64 B pinned and
 #                          unpinned, then the bus's request-reply rows at 64 B, unpinned and with --pin. The median
 #                          of the per-pair ratios cancels most of the host's slow and fast phases, which move a
-#                          wake-up between about 5 and 30 us. Writes bus-paired-DATE.txt (every result line) and
+#                          wake-up between about 5 and 30 us. Each pair ends with the bus's rows again with
+#                          --busy-poll 0 (no polling before sleeping). Writes bus-paired-DATE.txt (every result line) and
 #                          bus-paired-DATE.md (the ratios).
 #
 #   ROUNDS=1 DURATION=0.3 OUT=/tmp/x scripts/bench-bus.sh   a smoke run
@@ -76,6 +77,8 @@ PYEOF
         reference "$pair" pingpong-unpinned PIN=0 DURATION=0.5 "$UDS" -t lat -s 64
         bus "$pair" request --tests request-reply-host,request-reply
         bus "$pair" request-pinned --tests request-reply-host,request-reply --pin
+        bus "$pair" publish-nopoll --tests publish,publish-batched --busy-poll 0
+        bus "$pair" request-nopoll --tests request-reply-host,request-reply --busy-poll 0
     done
     python3 - "$LINES" "$PAIRS" "$DATE" "$OUT/bus-paired-$DATE.md" <<'PYEOF'
 import statistics, sys
@@ -98,6 +101,10 @@ rows = [
     ("request-reply 64 B", "request/request-reply", "p50_us", "pingpong", "ow_p50_us", 2),
     ("request-reply 64 B", "request/request-reply", "p50_us", "pingpong-unpinned", "ow_p50_us", 2),
     ("request-reply 64 B, --pin", "request-pinned/request-reply", "p50_us", "pingpong", "ow_p50_us", 2),
+    ("publish 64 B, 1 subscriber, --busy-poll 0", "publish-nopoll/publish", "mps", "stream", "fps", 1),
+    ("publish-batched 64 B, 1 subscriber, --busy-poll 0", "publish-nopoll/publish-batched", "mps", "stream", "fps", 1),
+    ("request-reply-host 64 B, --busy-poll 0", "request-nopoll/request-reply-host", "p50_us", "pingpong", "ow_p50_us", 2),
+    ("request-reply 64 B, --busy-poll 0", "request-nopoll/request-reply", "p50_us", "pingpong", "ow_p50_us", 2),
 ]
 against = {"stream": "UDS stream", "pingpong": "UDS RTT, pinned", "pingpong-unpinned": "UDS RTT, not pinned"}
 lines = [f"# chronetix bench bus vs Unix-domain sockets, paired, {date}", "",

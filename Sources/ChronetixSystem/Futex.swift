@@ -88,6 +88,9 @@ public enum CPU {
     /// sibling hyper-thread run.
     public static func relax() { cx_cpu_relax() }
 
+    /// Offers the CPU to another runnable thread (`sched_yield(2)`); returns at once when there is none.
+    public static func yield() { _ = sched_yield() }
+
     /// Pins the calling thread to one CPU. Wraps `sched_setaffinity(2)`. Used by benchmarks.
     /// - Parameter cpu: The CPU number.
     /// - Throws: The `Errno` of `sched_setaffinity`.

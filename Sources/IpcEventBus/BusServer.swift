@@ -49,6 +49,12 @@ public final class BusServer: @unchecked Sendable {
         public var maxRequestsInFlight: Int = 1024
         /// The longest request timeout accepted; a longer one is shortened to this.
         public var maxRequestTimeout: Duration = .seconds(3600)
+        /// How long the loop keeps polling (`epoll_wait` with a zero timeout) after it last had work,
+        /// before it sleeps: a message that arrives within it is routed without waking the loop's thread,
+        /// which saves the sender and the bus a wake-up each (tens of microseconds on a busy host). It
+        /// costs CPU only while traffic flows; zero never polls. The default, 50 µs, was chosen by
+        /// measurement (docs/BENCHMARKS.md, "Busy polling").
+        public var busyPoll: Duration = .microseconds(50)
         /// Where the bus logs refusals, disconnections and protocol violations.
         public var logger: Logger
 

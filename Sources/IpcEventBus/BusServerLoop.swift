@@ -164,14 +164,22 @@ final class BusServerLoop {
     func run(server: BusServer) throws(BusError) {
         logger.debug("bus listening", metadata: ["token-bytes": "\(configuration.token.utf8.count)"])
         defer { shutDown(server: server) }
+        let busyPoll = BusClient.nanoseconds(configuration.busyPoll)
+        var lastActive: UInt64 = 0
         while !isStopping {
             let now = Clock.monotonicNanoseconds()
-            let timeout = nextTimerCheck > now ? Int32(min((nextTimerCheck - now + 999_999) / 1_000_000, 1000)) : 0
+            var timeout = nextTimerCheck > now ? Int32(min((nextTimerCheck - now + 999_999) / 1_000_000, 1000)) : 0
+            if now - lastActive < busyPoll { timeout = 0 }
             let count: Int
             do {
                 count = try epoll.wait(timeoutMilliseconds: timeout)
             } catch {
                 throw BusError(.systemCall, "the bus's event loop failed", cause: SystemCallError("epoll_wait", nil, error))
+            }
+            if count > 0 {
+                lastActive = now
+            } else if timeout == 0 {
+                CPU.yield()  // polling: let a client that shares this CPU run
             }
             for index in 0..<count {
                 let (events, key) = epoll.event(at: index)

@@ -99,17 +99,47 @@ public enum BusWire {
     /// - Throws: `BusError` `.protocolViolation` naming what was wrong: bad CBOR, not an array, an unknown
     ///   kind, a missing or mistyped field, an invalid envelope, or a topic that breaks the rules.
     package static func decode(_ frame: UnsafeRawBufferPointer, limits: CBORLimits) throws(BusError) -> Message {
+        var unused: Envelope?
+        return try unsafe decode(frame, limits: limits, materializing: false, envelope: &unused)
+    }
+
+    /// Decodes and validates one message like ``decode(_:limits:)``, and builds the envelope it carries (if
+    /// any) in the same pass: what a client does with every delivery, request and reply.
+    /// - Parameters:
+    ///   - frame: The message's CBOR bytes (without the length prefix); only read during the call.
+    ///   - limits: The size and nesting bounds.
+    ///   - envelope: Set to the carried envelope, payload copied; left alone for other messages.
+    /// - Returns: The message.
+    /// - Throws: As ``decode(_:limits:)``.
+    package static func decode(
+        _ frame: UnsafeRawBufferPointer,
+        limits: CBORLimits,
+        envelope: inout Envelope?
+    ) throws(BusError) -> Message {
+        try unsafe decode(frame, limits: limits, materializing: true, envelope: &envelope)
+    }
+
+    private static func decode(
+        _ frame: UnsafeRawBufferPointer,
+        limits: CBORLimits,
+        materializing: Bool,
+        envelope: inout Envelope?
+    ) throws(BusError) -> Message {
         do {
             return try unsafe CBOR.withReader(unsafeBuffer: frame, limits: limits) {
                 (reader) throws(CodecError) -> Message in
-                try readMessage(&reader)
+                try readMessage(&reader, materializing: materializing, envelope: &envelope)
             }
         } catch {
             throw BusError(.protocolViolation, "\(error)")
         }
     }
 
-    private static func readMessage(_ reader: inout UnsafeCBORReader) throws(CodecError) -> Message {
+    private static func readMessage(
+        _ reader: inout UnsafeCBORReader,
+        materializing: Bool,
+        envelope: inout Envelope?
+    ) throws(CodecError) -> Message {
         let arrayHead = try reader.readHead()
         guard arrayHead.kind == .array, arrayHead.argument >= 1 else {
             throw CodecError(.typeMismatch, "a bus message is a non-empty array [kind, …]", offset: arrayHead.offset)
@@ -177,7 +207,7 @@ public enum BusWire {
             return .refused(BusRefusal(BusRefusal.Reason(rawValue: reason), try reader.readText()))
         case .publish:
             try expect(1)
-            return .publish(try readEnvelope(&reader))
+            return .publish(try readEnvelope(&reader, materializing: materializing, envelope: &envelope))
         case .subscribe:
             try expect(4)
             let correlation = try reader.readUnsigned()
@@ -191,16 +221,16 @@ public enum BusWire {
         case .deliver:
             try expect(2)
             let subscription = try reader.readUnsigned()
-            return .deliver(subscription: subscription, try readEnvelope(&reader))
+            return .deliver(subscription: subscription, try readEnvelope(&reader, materializing: materializing, envelope: &envelope))
         case .request:
             try expect(3)
             let correlation = try reader.readUnsigned()
             let timeout = try reader.readUnsigned()
-            return .request(correlation: correlation, timeoutNanoseconds: timeout, try readEnvelope(&reader))
+            return .request(correlation: correlation, timeoutNanoseconds: timeout, try readEnvelope(&reader, materializing: materializing, envelope: &envelope))
         case .reply:
             try expect(2)
             let correlation = try reader.readUnsigned()
-            return .reply(correlation: correlation, try readEnvelope(&reader))
+            return .reply(correlation: correlation, try readEnvelope(&reader, materializing: materializing, envelope: &envelope))
         case .error:
             try expect(3)
             let correlation = try reader.readUnsigned()
@@ -236,10 +266,16 @@ public enum BusWire {
         }
     }
 
-    /// Reads an envelope in place (validated, nothing copied) and checks its topic.
-    private static func readEnvelope(_ reader: inout UnsafeCBORReader) throws(CodecError) -> EnvelopeSpan {
+    /// Reads an envelope in place and checks its topic; nothing is copied unless `materializing`, when
+    /// `envelope` receives it, payload and all.
+    private static func readEnvelope(
+        _ reader: inout UnsafeCBORReader,
+        materializing: Bool,
+        envelope: inout Envelope?
+    ) throws(CodecError) -> EnvelopeSpan {
         let start = reader.offset
-        let read = try Envelope.read(from: &reader, copyingPayload: false, materializingText: false)
+        let read = try Envelope.read(from: &reader, copyingPayload: materializing, materializingText: materializing)
+        if materializing { envelope = read.envelope }
         let problem = unsafe reader.withBytes(in: read.topicRange) { topic in
             unsafe Topic.problem(in: topic, allowingWildcards: false)
         }

@@ -61,6 +61,15 @@ struct BenchBus: ParsableCommand {
     )
     var window: Int?
 
+    @Option(
+        name: .customLong("busy-poll"),
+        help: """
+            Microseconds the bus's loop and every client poll for the next message before they sleep \
+            (BusServer's and BusClient's busyPoll). Default: the library's.
+            """
+    )
+    var busyPoll: Int?
+
     @Flag(
         help: """
             Pin the bus's thread to CPU1 and every client process to CPU0, so that every hop crosses CPUs as between \
@@ -94,23 +103,37 @@ struct BenchBus: ParsableCommand {
             throw ValidationError("--queue-limit must be between 4K and 1G")
         }
         if let window, window < 0 { throw ValidationError("--window must be 0 or more") }
+        if let busyPoll, busyPoll < 0 || busyPoll > 1_000_000 {
+            throw ValidationError("--busy-poll must be between 0 and 1000000 microseconds")
+        }
     }
 
     func run() throws {
         BenchCleanup.shared.installSignalHandlers(command: "chronetix bench bus")
         let host: BenchBusHost
         do {
-            host = try BenchBusHost(queueLimit: queueLimit.value, cpu: isPinned ? 1 : nil)
+            host = try BenchBusHost(
+                queueLimit: queueLimit.value,
+                busyPoll: busyPoll.map { .microseconds($0) },
+                cpu: isPinned ? 1 : nil
+            )
         } catch {
             StandardError.print("chronetix bench bus: error: \(error)")
             throw ExitCode.failure
         }
-        let runner = BenchBusRunner(host: host, seconds: duration, window: window, clientCPU: isPinned ? 0 : nil)
+        let runner = BenchBusRunner(
+            host: host,
+            seconds: duration,
+            window: window,
+            clientCPU: isPinned ? 0 : nil,
+            busyPoll: busyPoll
+        )
         let flowControl =
             window == 0 ? "no flow control" : window.map { "window \($0) messages" } ?? "window half the queue"
         Self.emit(
             "chronetix bench bus: \(duration) s per row, queue limit \(ByteCount.format(queueLimit.value)), "
-                + "\(flowControl), \(isPinned ? "bus on CPU1, clients on CPU0" : "not pinned"); "
+                + "\(flowControl), \(isPinned ? "bus on CPU1, clients on CPU0" : "not pinned"), "
+                + "busy poll \(busyPoll.map { "\($0) µs" } ?? "default"); "
                 + "msg/s is per subscriber; RTT is a whole round trip"
         )
         Self.emit(BenchBusTable.header())

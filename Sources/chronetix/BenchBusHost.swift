@@ -37,10 +37,11 @@ final class BenchBusHost: Sendable {
     /// Creates the socket in a new directory and starts serving it on a thread of its own.
     /// - Parameters:
     ///   - queueLimit: The bus's outbound queue bound per connection, in bytes.
+    ///   - busyPoll: The bus loop's polling before it sleeps; `nil` for the library's default.
     ///   - cpu: The CPU to pin the bus's thread to, or `nil` to leave it to the scheduler.
     /// - Throws: `BenchFailure` when the bus cannot be created (a temporary directory path too long for a
     ///   socket, say).
-    init(queueLimit: Int, cpu: Int? = nil) throws(BenchFailure) {
+    init(queueLimit: Int, busyPoll: Duration? = nil, cpu: Int? = nil) throws(BenchFailure) {
         Self.removeStaleDirectories()
         let suffix = String(UInt64.random(in: 1...UInt64.max), radix: 16)
         let directory =
@@ -55,6 +56,7 @@ final class BenchBusHost: Sendable {
         logger.logLevel = .warning
         var configuration = BusServer.Configuration(socketPath: socketPath, token: token, logger: logger)
         configuration.outboundQueueLimit = queueLimit
+        if let busyPoll { configuration.busyPoll = busyPoll }
         var hooks = BusServer.Hooks()
         hooks.onEvent = { event in board.record(event) }
         do {

@@ -59,6 +59,9 @@ struct BenchBusPeer: ParsableCommand {
     @Flag(help: "Requester: ask the host's echo service instead of the responder.")
     var host = false
 
+    @Option(help: "Microseconds a wait polls before it sleeps (BusClient's busyPoll); default: the library's.")
+    var busyPoll: Int?
+
     @Option(help: "Pin this process's thread to this CPU.")
     var cpu: Int?
 
@@ -73,27 +76,7 @@ struct BenchBusPeer: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            // A peer must never outlive the bench, even one killed with SIGKILL.
-            try Processes.setParentDeathSignal(SIGKILL)
-        } catch {
-            StandardError.print("\(name): cannot set the parent-death signal: \(error)")
-            throw ExitCode(2)
-        }
-        // The bench may have died before the line above: then nothing would ever send the signal.
-        if let parent, getppid() != parent {
-            StandardError.print("\(name): the bench (pid \(parent)) is gone")
-            throw ExitCode(2)
-        }
-        // The bench ignores SIGINT and SIGTERM (it handles them on a queue); this process takes the default action.
-        _ = Foundation.signal(SIGINT, SIG_DFL)  // returns the previous disposition, which nothing restores
-        _ = Foundation.signal(SIGTERM, SIG_DFL)
-        let seconds = watchdog
-        let name = name
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-            StandardError.print("\(name): watchdog: still running after \(seconds) s; exiting")
-            Foundation.exit(3)
-        }
+        try BenchPeerSetup.install(name: name, parent: parent, watchdog: watchdog)
         if let cpu {
             do {
                 try CPU.pinCurrentThread(to: cpu)
@@ -107,9 +90,9 @@ struct BenchBusPeer: ParsableCommand {
         }
         let client: BusClient
         do {
-            client = try BusClient(
-                configuration: .init(socketPath: socket, role: "bench", name: "\(role) \(index)", token: token)
-            )
+            var configuration = BusClient.Configuration(socketPath: socket, role: "bench", name: "\(role) \(index)", token: token)
+            if let busyPoll { configuration.busyPoll = .microseconds(busyPoll) }
+            client = try BusClient(configuration: configuration)
         } catch {
             StandardError.print("\(name): cannot attach to the bus: \(error)")
             throw ExitCode(1)
@@ -230,10 +213,11 @@ struct BenchBusPeer: ParsableCommand {
                 succeeded = false
             }
         }
-        let roundTrips = requester.roundTrips
+        let measured = requester.roundTrips
+        let roundTrips = measured.histogram
         print(
-            "RESULT sent=\(requester.sequence) measured=\(requester.measured) errors=\(requester.checker.errors) "
-                + "start_ns=\(requester.measuredStart) end_ns=\(requester.measuredEnd) "
+            "RESULT sent=\(requester.sequence) measured=\(measured.count) errors=\(requester.checker.errors) "
+                + "start_ns=\(measured.start) end_ns=\(measured.end) "
                 + "p50_ns=\(roundTrips.valueAtPercentile(50)) p99_ns=\(roundTrips.valueAtPercentile(99)) "
                 + "p999_ns=\(roundTrips.valueAtPercentile(99.9))"
         )
@@ -412,15 +396,8 @@ struct BenchBusRequester {
     let limit: UInt64
     /// Requests sent (warm-up included): the next sequence number.
     private(set) var sequence: UInt64 = 0
-    /// Round trips measured, and when the first started and the last ended.
-    private(set) var measured: UInt64 = 0
-    private(set) var measuredStart: UInt64 = 0
-    private(set) var measuredEnd: UInt64 = 0
-    /// Round trips in nanoseconds, 1 ns to 100 s at 3 significant digits.
-    private(set) var roundTrips = Histogram<UInt64>(
-        highestTrackableValue: 100_000_000_000,
-        numberOfSignificantValueDigits: .three
-    )
+    /// The round trips measured after the warm-up.
+    private(set) var roundTrips: BenchRoundTrips
     /// Checks every reply as the responder checks every request.
     private(set) var checker: BenchSequenceChecker
 
@@ -428,11 +405,12 @@ struct BenchBusRequester {
         self.size = size
         self.limit = limit
         checker = BenchSequenceChecker(size: size)
+        roundTrips = BenchRoundTrips(limit: limit)
     }
 
     mutating func run(_ client: BusClient, topic: String) throws(BusError) {
         var envelope = Envelope(id: 0, topic: topic, payload: [UInt8](repeating: 0xA5, count: size))
-        let warmUpEnd = Clock.monotonicNanoseconds() &+ BenchBusTuning.warmUpNanoseconds
+        roundTrips = BenchRoundTrips(limit: limit)
         while true {
             envelope.id = sequence
             let current = sequence
@@ -446,12 +424,7 @@ struct BenchBusRequester {
                 sequenceNumber: reply.id
             )
             sequence &+= 1
-            if sent < warmUpEnd { continue }
-            if measuredStart == 0 { measuredStart = sent }
-            roundTrips.record(received &- sent)
-            measured &+= 1
-            measuredEnd = received
-            if received &- measuredStart >= limit { return }
+            if roundTrips.record(sent: sent, received: received) { return }
         }
     }
 }

@@ -14,6 +14,8 @@ struct BenchBusRunner {
     let window: Int?
     /// The CPU every client process pins itself to, or `nil` to leave them to the scheduler.
     var clientCPU: Int? = nil
+    /// Microseconds each client's waits poll before sleeping, or `nil` for the library's default.
+    var busyPoll: Int? = nil
     var peerWatchdog: Double { seconds + 60 }
 
     /// The window a publish row of `size` bytes runs with.
@@ -130,7 +132,7 @@ struct BenchBusRunner {
             [
                 "--role", role.rawValue, "--socket", host.socketPath, "--prefix", topics.prefix, "--size", "\(size)",
                 "--watchdog", "\(peerWatchdog)", "--parent", "\(ProcessIdentity.current.pid)",
-            ] + (clientCPU.map { ["--cpu", "\($0)"] } ?? [])
+            ] + (clientCPU.map { ["--cpu", "\($0)"] } ?? []) + (busyPoll.map { ["--busy-poll", "\($0)"] } ?? [])
         let process = try BenchPeerProcess(
             role: "bus-peer",
             arguments: common + arguments,

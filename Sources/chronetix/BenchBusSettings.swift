@@ -96,8 +96,6 @@ struct BenchBusTopics: Sendable {
 enum BenchBusTuning {
     /// `publish-batched` flushes every this many messages.
     static let batch = 64
-    /// Request-reply: round trips before this many nanoseconds are not measured.
-    static let warmUpNanoseconds: UInt64 = 100_000_000
     /// The smallest payload: every payload starts with its 8-byte sequence number.
     static let minimumSize = 8
     /// The envelope, frame and routing bytes a message adds to its payload on the wire, rounded up: the CBOR

@@ -41,26 +41,7 @@ struct BenchShmPeer: ParsableCommand {
     var parent: Int32?
 
     func run() throws {
-        do {
-            // A peer must never outlive the bench, even one killed with SIGKILL.
-            try Processes.setParentDeathSignal(SIGKILL)
-        } catch {
-            StandardError.print("chronetix bench shm-peer: cannot set the parent-death signal: \(error)")
-            throw ExitCode(2)
-        }
-        // The bench may have died before the line above: then nothing would ever send the signal.
-        if let parent, getppid() != parent {
-            StandardError.print("chronetix bench shm-peer: the bench (pid \(parent)) is gone")
-            throw ExitCode(2)
-        }
-        // The bench ignores SIGINT and SIGTERM (it handles them on a queue); this process takes the default action.
-        _ = Foundation.signal(SIGINT, SIG_DFL)  // returns the previous disposition, which nothing restores
-        _ = Foundation.signal(SIGTERM, SIG_DFL)
-        let seconds = watchdog
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-            StandardError.print("chronetix bench shm-peer: watchdog: still running after \(seconds) s; exiting")
-            Foundation.exit(3)
-        }
+        try BenchPeerSetup.install(name: "chronetix bench shm-peer", parent: parent, watchdog: watchdog)
         if pin && CPU.onlineCount > 1 {
             do {
                 try CPU.pinCurrentThread(to: 1)

@@ -165,7 +165,7 @@ struct BenchShmRunner {
                 "size \(size): \(checker.errors) echoed frames were wrong\n" + checker.messages.joined(separator: "\n")
             )
         }
-        let roundTrips = pingPong.roundTrips
+        let roundTrips = pingPong.roundTrips.histogram
         let producerStatistics = producer.statistics
         let consumerStatistics = consumer.statistics
         func oneWay(_ percentile: Double) -> Double { Double(roundTrips.valueAtPercentile(percentile)) / 2 }
@@ -177,8 +177,8 @@ struct BenchShmRunner {
             ringBytes: ringBytes,
             frameAlignment: alignment,
             batch: 1,
-            frames: pingPong.measured,
-            seconds: Double(pingPong.measuredEnd &- pingPong.measuredStart) / 1e9,
+            frames: pingPong.roundTrips.count,
+            seconds: pingPong.roundTrips.seconds,
             latency: .init(p50: oneWay(50), p99: oneWay(99), p999: oneWay(99.9)),
             idle: nil,
             waits: .init(
@@ -380,15 +380,8 @@ struct BenchPingPong {
     let limit: UInt64
     /// Round trips sent (warm-up included): the next sequence number.
     private(set) var sequence: UInt64 = 0
-    /// Round trips measured, and when the first started and the last ended.
-    private(set) var measured: UInt64 = 0
-    private(set) var measuredStart: UInt64 = 0
-    private(set) var measuredEnd: UInt64 = 0
-    /// Round trips in nanoseconds, 1 ns to 100 s at 3 significant digits; percentiles are halved for one-way.
-    private(set) var roundTrips = Histogram<UInt64>(
-        highestTrackableValue: 100_000_000_000,
-        numberOfSignificantValueDigits: .three
-    )
+    /// The round trips measured after the warm-up; percentiles are halved for one-way.
+    private(set) var roundTrips: BenchRoundTrips
     /// Checks every echo as the peer checks every frame.
     private(set) var checker: BenchSequenceChecker
 
@@ -397,6 +390,7 @@ struct BenchPingPong {
         self.mode = mode
         self.limit = limit
         self.checker = BenchSequenceChecker(size: size)
+        self.roundTrips = BenchRoundTrips(limit: limit)
     }
 
     @inline(never)
@@ -407,7 +401,7 @@ struct BenchPingPong {
         destination: UnsafeMutableRawBufferPointer,
         peer: BenchPeerProcess
     ) throws(RingError) -> Outcome {
-        let warmUpEnd = Clock.monotonicNanoseconds() &+ 100_000_000
+        roundTrips = BenchRoundTrips(limit: limit)
         while true {
             let sent = Clock.monotonicNanoseconds()
             // As the throughput producer (and the C reference): copy, then the sequence number in the ring.
@@ -441,12 +435,7 @@ struct BenchPingPong {
             }
             let received = Clock.monotonicNanoseconds()
             sequence &+= 1
-            if sent < warmUpEnd { continue }
-            if measuredStart == 0 { measuredStart = sent }
-            roundTrips.record(received &- sent)
-            measured &+= 1
-            measuredEnd = received
-            if received &- measuredStart >= limit { return .done }
+            if roundTrips.record(sent: sent, received: received) { return .done }
         }
     }
 }

@@ -5,11 +5,14 @@ import Testing
 
 @Suite(.serialized, .timeLimit(.minutes(1)))
 struct BusBasicsTests {
-    @Test func attachesAndDeliversInOrder() throws {
-        let bus = try TestBus()
+    /// Both with polling before sleeping (the default) and without, on both sides.
+    static let busyPolls: [Duration] = [.microseconds(50), .zero]
+
+    @Test(arguments: busyPolls) func attachesAndDeliversInOrder(busyPoll: Duration) throws {
+        let bus = try TestBus { $0.busyPoll = busyPoll }
         defer { bus.stop() }
-        let subscriber = try bus.client(name: "sub")
-        let publisher = try bus.client(name: "pub")
+        let subscriber = try bus.client(name: "sub", busyPoll: busyPoll)
+        let publisher = try bus.client(name: "pub", busyPoll: busyPoll)
         #expect(subscriber.welcome.connectionID != publisher.welcome.connectionID)
         let subscription = try subscriber.subscribe("flow.demo.*.events")
         for index in 0..<100 {
@@ -25,8 +28,8 @@ struct BusBasicsTests {
         #expect(try subscriber.receive(timeout: .milliseconds(50)) == nil)
     }
 
-    @Test func requestGetsReplyFromResponder() throws {
-        let bus = try TestBus()
+    @Test(arguments: busyPolls) func requestGetsReplyFromResponder(busyPoll: Duration) throws {
+        let bus = try TestBus { $0.busyPoll = busyPoll }
         defer { bus.stop() }
         let ready = DispatchSemaphoreBox()
         let done = DispatchSemaphoreBox()
@@ -35,10 +38,10 @@ struct BusBasicsTests {
         // The responder is its own client, answering on its own thread.
         Thread {
             defer { done.signal() }
+            var configuration = BusClient.Configuration(socketPath: socketPath, role: "tool", name: "responder", token: token)
+            configuration.busyPoll = busyPoll
             guard
-                let responder = try? BusClient(
-                    configuration: .init(socketPath: socketPath, role: "tool", name: "responder", token: token)
-                ),
+                let responder = try? BusClient(configuration: configuration),
                 (try? responder.serve("svc.echo")) != nil
             else {
                 ready.signal()
@@ -47,14 +50,16 @@ struct BusBasicsTests {
             ready.signal()
             while let event = try? responder.receive(timeout: .seconds(5)), let request = event.incomingRequest {
                 try? responder.reply(to: request, with: .text("svc.echo", "echo:" + request.envelope.text))
+                if request.envelope.text == "stop" { break }
             }
         }.start()
         ready.wait()
-        let requester = try bus.client(name: "requester")
+        let requester = try bus.client(name: "requester", busyPoll: busyPoll)
         for index in 0..<20 {
             let reply = try requester.request(.text("svc.echo", "q\(index)"), timeout: .seconds(5))
             #expect(reply.text == "echo:q\(index)")
         }
+        #expect(try requester.request(.text("svc.echo", "stop"), timeout: .seconds(5)).text == "echo:stop")
         requester.close()
         done.wait()
     }

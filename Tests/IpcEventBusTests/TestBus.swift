@@ -64,8 +64,15 @@ final class TestBus: @unchecked Sendable {
     }
 
     /// Connects a client.
-    func client(role: String = "tool", name: String = "test", token: String? = nil) throws -> BusClient {
-        try BusClient(configuration: .init(socketPath: socketPath, role: role, name: name, token: token ?? self.token))
+    func client(
+        role: String = "tool",
+        name: String = "test",
+        token: String? = nil,
+        busyPoll: Duration? = nil
+    ) throws -> BusClient {
+        var configuration = BusClient.Configuration(socketPath: socketPath, role: role, name: name, token: token ?? self.token)
+        if let busyPoll { configuration.busyPoll = busyPoll }
+        return try BusClient(configuration: configuration)
     }
 
     /// Stops the server, waits for its loop to end, and checks that the socket and directory are gone.
