@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "ChronetixSystem", targets: ["ChronetixSystem"]),
         .library(name: "ShmDataPort", targets: ["ShmDataPort"]),
         .library(name: "IpcEventBus", targets: ["IpcEventBus"]),
+        .library(name: "ChronetixNodes", targets: ["ChronetixNodes"]),
     ],
     dependencies: [argumentParser, yams, hdrHistogram, swiftLog],
     targets: [
@@ -60,6 +61,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // MARK: - Nodes
+        // The node API and the standard library of nodes; no I/O besides the file nodes (and the clock).
+        .target(name: "ChronetixNodes", dependencies: ["ChronetixCore", "ChronetixSystem"]),
 
         // MARK: - Codec and compiler
         .target(name: "ChronetixCBOR", dependencies: ["ChronetixCore", "CLibCBOR"]),
@@ -121,6 +126,7 @@ let package = Package(
                 "chronetix-bus-peer", .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "ChronetixNodesTests", dependencies: ["ChronetixCore", "ChronetixNodes"]),
         .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR", "ChronetixTestSupport"]),
         .testTarget(
             name: "FlowAdapterTests",
@@ -143,7 +149,7 @@ for target in package.targets where target.type != .system && target.name != "CC
         // SE-0409: imports are internal unless marked otherwise, so no dependency leaks through an API by accident.
         .enableUpcomingFeature("InternalImportsByDefault"),
     ]
-    if ["ChronetixCBOR", "ChronetixSystem", "ShmDataPort", "IpcEventBus"].contains(target.name) {
+    if ["ChronetixCBOR", "ChronetixSystem", "ShmDataPort", "IpcEventBus", "ChronetixNodes"].contains(target.name) {
         // SE-0458: every unsafe operation in the codec, the system layer, the ring and the bus is marked and justified.
         settings.append(.strictMemorySafety())
     }
