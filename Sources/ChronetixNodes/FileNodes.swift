@@ -1,4 +1,5 @@
 import ChronetixCore
+import ChronetixSystem
 import Foundation
 import Glibc
 
@@ -253,7 +254,8 @@ public struct FileWriterNode: SinkNode {
     }
 }
 
-/// The file nodes' calls into the system: opening with exact flags, and errno text.
+/// The file nodes' calls into the system: opening with exact flags (ChronetixSystem has no `open` wrapper
+/// yet), and errno text.
 enum FileIO {
     /// Opens `path` with `open(2)`, adding `O_CLOEXEC` so worker processes do not inherit the descriptor;
     /// retries `EINTR`.
@@ -275,12 +277,10 @@ enum FileIO {
         }
     }
 
-    /// The system's text for an errno value, with the number: `No such file or directory (errno 2)`.
+    /// The errno value's name and the system's text: `ENOENT: No such file or directory`, the form every
+    /// Chronetix error uses (ChronetixSystem's `Errno`).
     static func describe(errno code: Int32) -> String {
-        // Safe: glibc's strerror returns a constant message for every known number (and a thread-local
-        // buffer otherwise); it is copied into a String at once.
-        let text = unsafe String(cString: strerror(code))
-        return "\(text) (errno \(code))"
+        Errno(rawValue: code).description
     }
 
     /// The errno text of a Foundation file error (its underlying POSIX error), or its description.

@@ -162,7 +162,7 @@ private struct ScratchFile {
             _ = try FileReaderNode(config: Self.readerConfig(file.path), context: NodeContext(nodeID: "reader"))
         }
         #expect(error?.node == "reader")
-        #expect(error?.message == "cannot open '\(file.path)' for reading: No such file or directory (errno 2)")
+        #expect(error?.message == "cannot open '\(file.path)' for reading: ENOENT: No such file or directory")
     }
 
     @Test func directoryIsAClearReadError() throws {
@@ -170,7 +170,7 @@ private struct ScratchFile {
         var reader = try FileReaderNode(config: Self.readerConfig(directory), context: NodeContext(nodeID: "reader"))
         var output = MemoryOutput()
         let error = #expect(throws: NodeError.self) { _ = try reader.produce(into: &output) }
-        #expect(error?.message == "cannot read '\(directory)': Is a directory (errno 21)")
+        #expect(error?.message == "cannot read '\(directory)': EISDIR: Is a directory")
     }
 
     @Test func rejectsAnUnknownModeAndAnEmptyPath() {
@@ -266,7 +266,7 @@ private struct ScratchFile {
             _ = try FileWriterNode(config: Self.writerConfig(path), context: NodeContext(nodeID: "writer"))
         }
         #expect(error?.node == "writer")
-        #expect(error?.message == "cannot open '\(path)' for writing: No such file or directory (errno 2)")
+        #expect(error?.message == "cannot open '\(path)' for writing: ENOENT: No such file or directory")
     }
 
     @Test func fullDiskIsAClearError() throws {
@@ -275,7 +275,7 @@ private struct ScratchFile {
         let frame: [UInt8] = [1, 2, 3]
         try writer.consume(FrameInfo(), unsafe frame.span.bytes)  // buffered: no write yet
         let error = #expect(throws: NodeError.self) { try writer.finish() }
-        #expect(error?.message == "cannot write to '/dev/full': No space left on device (errno 28)")
+        #expect(error?.message == "cannot write to '/dev/full': ENOSPC: No space left on device")
         // The file is closed after a failed finish; finishing again does nothing.
         try writer.finish()
     }
