@@ -24,10 +24,7 @@ public struct SystemDelayClock: DelayClock {
     public init() {}
 
     /// The current `CLOCK_MONOTONIC` time in nanoseconds.
-    public func now() -> Int64 {
-        // CLOCK_MONOTONIC nanoseconds fit Int64 for 292 years of uptime.
-        Int64(truncatingIfNeeded: ChronetixSystem.Clock.monotonicNanoseconds())
-    }
+    public func now() -> Int64 { MonotonicClock.now() }
 
     /// Sleeps until `instant` with `clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)`; retries `EINTR`.
     /// - Parameter instant: When to return, in `CLOCK_MONOTONIC` nanoseconds.

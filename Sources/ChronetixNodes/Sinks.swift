@@ -69,5 +69,8 @@ public struct DiscardNode: SinkNode {
 
 /// `CLOCK_MONOTONIC` in nanoseconds, the clock of frame timestamps and deadlines.
 public enum MonotonicClock {
-    @Sendable public static func now() -> Int64 { Int64(Clock.monotonicNanoseconds()) }
+    @Sendable public static func now() -> Int64 {
+        // CLOCK_MONOTONIC nanoseconds fit Int64 for 292 years of uptime.
+        Int64(truncatingIfNeeded: Clock.monotonicNanoseconds())
+    }
 }
