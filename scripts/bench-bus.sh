@@ -72,12 +72,12 @@ PYEOF
     for pair in $(seq "$PAIRS"); do
         echo "pair $pair of $PAIRS" >&2
         reference "$pair" stream REPEAT=1 DURATION=0.5 "$UDS" -t tput -s 64
-        bus "$pair" publish --tests publish,publish-batched
+        bus "$pair" publish --tests publish,publish-batched,publish-thread
         reference "$pair" pingpong DURATION=0.5 "$UDS" -t lat -s 64
         reference "$pair" pingpong-unpinned PIN=0 DURATION=0.5 "$UDS" -t lat -s 64
         bus "$pair" request --tests request-reply-host,request-reply
         bus "$pair" request-pinned --tests request-reply-host,request-reply --pin
-        bus "$pair" publish-nopoll --tests publish,publish-batched --busy-poll 0
+        bus "$pair" publish-nopoll --tests publish,publish-batched,publish-thread --busy-poll 0
         bus "$pair" request-nopoll --tests request-reply-host,request-reply --busy-poll 0
     done
     python3 - "$LINES" "$PAIRS" "$DATE" "$OUT/bus-paired-$DATE.md" <<'PYEOF'
@@ -95,6 +95,7 @@ for line in open(path):
 rows = [
     ("publish 64 B, 1 subscriber", "publish/publish", "mps", "stream", "fps", 1),
     ("publish-batched 64 B, 1 subscriber", "publish/publish-batched", "mps", "stream", "fps", 1),
+    ("publish-thread 64 B, 1 subscriber", "publish/publish-thread", "mps", "stream", "fps", 1),
     ("request-reply-host 64 B", "request/request-reply-host", "p50_us", "pingpong", "ow_p50_us", 2),
     ("request-reply-host 64 B", "request/request-reply-host", "p50_us", "pingpong-unpinned", "ow_p50_us", 2),
     ("request-reply-host 64 B, --pin", "request-pinned/request-reply-host", "p50_us", "pingpong", "ow_p50_us", 2),
@@ -103,6 +104,7 @@ rows = [
     ("request-reply 64 B, --pin", "request-pinned/request-reply", "p50_us", "pingpong", "ow_p50_us", 2),
     ("publish 64 B, 1 subscriber, --busy-poll 0", "publish-nopoll/publish", "mps", "stream", "fps", 1),
     ("publish-batched 64 B, 1 subscriber, --busy-poll 0", "publish-nopoll/publish-batched", "mps", "stream", "fps", 1),
+    ("publish-thread 64 B, 1 subscriber, --busy-poll 0", "publish-nopoll/publish-thread", "mps", "stream", "fps", 1),
     ("request-reply-host 64 B, --busy-poll 0", "request-nopoll/request-reply-host", "p50_us", "pingpong", "ow_p50_us", 2),
     ("request-reply 64 B, --busy-poll 0", "request-nopoll/request-reply", "p50_us", "pingpong", "ow_p50_us", 2),
 ]

@@ -44,6 +44,10 @@ int cx_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
 }
 
+int cx_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL);
+}
+
 int cx_membarrier(int cmd, unsigned int flags) {
     return (int)syscall(SYS_membarrier, cmd, flags, 0);
 }

@@ -31,6 +31,17 @@ public struct FileDescriptor: ~Copyable {
         return value
     }
 
+    /// A second descriptor for the same open file (or socket), owned separately: closing one leaves the
+    /// other open. Wraps `fcntl(2)` `F_DUPFD_CLOEXEC`. Lets a thread of its own write a socket whose owner
+    /// reads it, without sharing the owner's value.
+    /// - Returns: The new descriptor.
+    /// - Throws: The `Errno` of `fcntl` (`EMFILE` when the process is out of descriptors).
+    public func duplicate() throws(Errno) -> FileDescriptor {
+        let copy = fcntl(rawValue, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else { throw Errno.current }
+        return FileDescriptor(adopting: copy)
+    }
+
     private static func close(_ value: Int32) {
         // close(2) on Linux releases the descriptor even when it reports EINTR or EIO; a retry could close
         // a descriptor another thread has just been given. EBADF would be a double close: a programmer error.

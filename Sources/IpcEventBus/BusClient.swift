@@ -90,6 +90,8 @@ public final class BusClient {
         /// run on the same CPU; zero never polls. The default, 50 µs, was chosen by measurement
         /// (docs/BENCHMARKS.md, "Busy polling").
         public var busyPoll: Duration = .microseconds(50)
+        /// Which thread writes to the socket; see ``Sending``.
+        public var sending: Sending = .inCall
 
         /// Creates a configuration.
         /// - Parameters:
@@ -101,6 +103,22 @@ public final class BusClient {
             self.socketPath = socketPath
             self.hello = BusHello(role: role, name: name, processID: FileSystem.currentProcessID(), token: token)
         }
+    }
+
+    /// Which thread writes to the socket.
+    public enum Sending: Sendable, Hashable {
+        /// The calling thread, inside each call: `publish` returns once the bus's socket took the message
+        /// (or after ``BusClient/flush()`` with `flush: false`). Lowest latency for request and reply; one
+        /// system call per flushed message.
+        case inCall
+        /// A writer thread the client owns. Calls queue their message and return; the thread writes all
+        /// that gathered in one system call, so a publisher that sends message after message gets batching
+        /// without asking for it, and a lone message still leaves at once. The thread also sends the
+        /// heartbeats, so the bus hears from the client while the caller's thread is busy elsewhere
+        /// (reading is still done inside the calls, by the calling thread). ``BusClient/flush()`` waits
+        /// until the thread has written everything queued; ``BusClient/close()`` does that too (up to the
+        /// heartbeat silence limit). Measured in docs/BENCHMARKS.md ("Sending on a thread").
+        case onThread
     }
 
     private enum Inbound {
@@ -130,6 +148,8 @@ public final class BusClient {
     private var limits: CBORLimits
     private var closedReason: BusError?
     private let busyPoll: UInt64
+    /// The writer thread, in `.onThread` mode once the welcome has arrived.
+    private var writer: BusWriter?
 
     /// Connects, sends the hello and waits for the welcome.
     /// - Parameter configuration: The socket path and the hello.
@@ -180,6 +200,16 @@ public final class BusClient {
                 reader = FrameReader(maxFrameBytes: maxBytes + BusServerLoop.routingOverhead)
                 outbound.maxFrameBytes = maxBytes
                 limits = CBORLimits(maxBytes: maxBytes + BusServerLoop.routingOverhead)
+                if configuration.sending == .onThread {
+                    try flushBlocking(deadline: deadline)
+                    writer = try BusWriter(
+                        socket: socket,
+                        maxFrameBytes: maxBytes,
+                        heartbeatInterval: heartbeatInterval,
+                        silenceLimit: silenceLimit,
+                        busyPoll: busyPoll
+                    )
+                }
                 return
             case .refused(let refusal):
                 closedReason = BusError(.refused, "\(refusal)")
@@ -192,6 +222,7 @@ public final class BusClient {
 
     deinit {
         if closedReason == nil { close() }
+        writer?.stop(drainingUntil: 0)
     }
 
     // MARK: - Publish and subscribe
@@ -207,17 +238,27 @@ public final class BusClient {
         if let problem = Topic.problem(inTopic: envelope.topic) {
             throw BusError(.invalidTopic, "topic \"\(envelope.topic)\" \(problem)")
         }
-        try outbound.appendFrame { writer in
+        try enqueue { writer in
             BusWire.writeEnvelopeMessage(.publish, envelope: envelope, into: &writer)
         }
-        if flush || outbound.pendingByteCount >= 256 * 1024 { try self.flush() }
+        if writer == nil && (flush || outbound.pendingByteCount >= 256 * 1024) { try self.flush() }
     }
 
-    /// Writes everything queued, waiting while the socket is full.
+    /// Writes everything queued, waiting while the socket is full (or, sending on a thread, until the
+    /// thread has written it).
     /// - Throws: `.disconnected`, `.timedOut` when the bus takes nothing for the heartbeat silence limit.
     public func flush() throws(BusError) {
         try checkOpen()
-        try flushBlocking(deadline: Clock.monotonicNanoseconds() + silenceLimit)
+        let deadline = Clock.monotonicNanoseconds() + silenceLimit
+        if let writer {
+            do {
+                try writer.drain(until: deadline)
+            } catch {
+                throw writer.failure.map { fail($0) } ?? error
+            }
+        } else {
+            try flushBlocking(deadline: deadline)
+        }
     }
 
     /// Subscribes to a topic pattern and waits for the bus to confirm.
@@ -254,7 +295,7 @@ public final class BusClient {
     public func unsubscribe(_ subscription: UInt64, timeout: Duration = .seconds(5)) throws(BusError) {
         try checkOpen()
         let correlation = takeCorrelation()
-        try outbound.appendFrame { writer in
+        try enqueue { writer in
             BusWire.writeIntegers(.unsubscribe, correlation, subscription, into: &writer)
         }
         try awaitAck(correlation, timeout: timeout)
@@ -266,7 +307,7 @@ public final class BusClient {
         let correlation = takeCorrelation()
         let subscription = nextSubscription
         nextSubscription += 1
-        try outbound.appendFrame { writer in
+        try enqueue { writer in
             BusWire.writeSubscribe(
                 correlation: correlation,
                 subscription: subscription,
@@ -310,7 +351,7 @@ public final class BusClient {
         }
         let correlation = takeCorrelation()
         let timeoutNanoseconds = Self.nanoseconds(timeout)
-        try outbound.appendFrame { writer in
+        try enqueue { writer in
             BusWire.writeEnvelopeMessage(.request, correlation, timeoutNanoseconds, envelope: envelope, into: &writer)
         }
         // The host times the request out and says so; this side waits a little longer (a tenth of the
@@ -344,10 +385,10 @@ public final class BusClient {
     /// - Throws: `.messageTooLarge`, `.disconnected`, `.timedOut`.
     public func reply(to request: BusIncomingRequest, with envelope: Envelope, flush: Bool = true) throws(BusError) {
         try checkOpen()
-        try outbound.appendFrame { writer in
+        try enqueue { writer in
             BusWire.writeEnvelopeMessage(.reply, request.correlation, envelope: envelope, into: &writer)
         }
-        if flush { try self.flush() }
+        if flush { try flushBlocking(deadline: Clock.monotonicNanoseconds() + silenceLimit) }
     }
 
     /// Answers a request with an error.
@@ -358,10 +399,10 @@ public final class BusClient {
     /// - Throws: `.disconnected`, `.timedOut`.
     public func fail(_ request: BusIncomingRequest, code: BusErrorCode = .serviceFailed, text: String) throws(BusError) {
         try checkOpen()
-        try outbound.appendFrame { writer in
+        try enqueue { writer in
             BusWire.writeError(correlation: request.correlation, code: code, text: text, into: &writer)
         }
-        try flush()
+        try flushBlocking(deadline: Clock.monotonicNanoseconds() + silenceLimit)
     }
 
     // MARK: - Receiving
@@ -395,8 +436,13 @@ public final class BusClient {
         guard closedReason == nil else { return }
         closedReason = BusError(.disconnected, "the client closed the connection")
         // Best effort: the host treats a close without goodbye the same way.
-        _ = try? outbound.appendFrame { writer in BusWire.writeGoodbye(.normal, "closing", into: &writer) }
-        _ = try? outbound.flush(to: socket)  // best effort: the host sees the close either way
+        if let writer {
+            _ = try? writer.enqueue { writer in BusWire.writeGoodbye(.normal, "closing", into: &writer) }
+            writer.stop(drainingUntil: Clock.monotonicNanoseconds() + silenceLimit)
+        } else {
+            _ = try? outbound.appendFrame { writer in BusWire.writeGoodbye(.normal, "closing", into: &writer) }
+            _ = try? outbound.flush(to: socket)  // best effort: the host sees the close either way
+        }
         try? socket.shutdown(reading: false, writing: true)  // best effort; the descriptor closes in deinit
     }
 
@@ -411,8 +457,26 @@ public final class BusClient {
         return nextCorrelation
     }
 
-    /// Writes what is queued, waiting for room until `deadline`.
+    /// Queues one message: in the outbound buffer, or for the writer thread.
+    private func enqueue(_ body: (inout CBORWriter) -> Void) throws(BusError) {
+        guard let writer else {
+            try outbound.appendFrame(body)
+            return
+        }
+        do {
+            try writer.enqueue(body)
+        } catch {
+            throw writer.failure.map { fail($0) } ?? error
+        }
+    }
+
+    /// Writes what is queued, waiting for room until `deadline`; sending on a thread, only reports the
+    /// thread's failure (the thread writes on its own).
     private func flushBlocking(deadline: UInt64) throws(BusError) {
+        if let writer {
+            if let failure = writer.failure { throw fail(failure) }
+            return
+        }
         while true {
             let isDrained: Bool
             do {
@@ -466,8 +530,8 @@ public final class BusClient {
                 if now - lastReceived >= silenceLimit {
                     throw fail(BusError(.peerGone, "the bus was silent for \(silenceLimit / 1_000_000) ms"))
                 }
-                if now - lastSent >= heartbeatInterval {
-                    try outbound.appendFrame { writer in BusWire.writeIntegers(.heartbeat, now, into: &writer) }
+                if writer == nil && now - lastSent >= heartbeatInterval {
+                    try enqueue { writer in BusWire.writeIntegers(.heartbeat, now, into: &writer) }
                     try flushBlocking(deadline: now + silenceLimit)
                 }
             }
@@ -479,7 +543,10 @@ public final class BusClient {
                     continue
                 }
             }
-            var wait = duringHandshake ? UInt64.max : min(lastSent + heartbeatInterval, lastReceived + silenceLimit)
+            var wait =
+                duringHandshake
+                ? UInt64.max
+                : min(writer == nil ? lastSent + heartbeatInterval : UInt64.max, lastReceived + silenceLimit)
             if let deadline { wait = min(wait, deadline) }
             try watchWritable(false)
             _ = try waitForEvents(milliseconds: Self.milliseconds(until: wait, from: now))

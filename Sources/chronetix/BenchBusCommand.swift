@@ -13,9 +13,11 @@ struct BenchBus: ParsableCommand {
             Every payload starts with its 8-byte sequence number, which the receiving side checks (no loss, no \
             duplicate, no reordering); the command fails if one is wrong.
 
-            publish, publish-batched: one publisher, N subscribers (each of --subscribers). The publisher \
+            publish, publish-batched, publish-thread: one publisher, N subscribers (each of --subscribers). The publisher \
             publishes for --duration seconds, then an end message. `publish` writes every message at once \
-            (publish(_:flush: true)); `publish-batched` writes every 64 (flush: false, then flush()). msg/s is \
+            (publish(_:flush: true)); `publish-batched` writes every 64 (flush: false, then flush()); \
+            `publish-thread` is `publish` from a client that sends on a thread of its own (each publish queues \
+            its message; the thread writes all that gathered in one system call). msg/s is \
             the rate EACH subscriber received, from its first message to its last (the slowest subscriber's when \
             there are several; every subscriber receives every message), not the sum over subscribers.
 

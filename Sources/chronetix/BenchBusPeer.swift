@@ -50,6 +50,9 @@ struct BenchBusPeer: ParsableCommand {
     @Flag(help: "Publisher: flush every 64 messages instead of every message.")
     var batched = false
 
+    @Flag(help: "Publisher: send on a thread of its own (BusClient.Sending.onThread).")
+    var sendingThread = false
+
     @Option(help: "Publisher: messages it may be ahead of the slowest subscriber; 0 for none.")
     var window = 0
 
@@ -92,6 +95,7 @@ struct BenchBusPeer: ParsableCommand {
         do {
             var configuration = BusClient.Configuration(socketPath: socket, role: "bench", name: "\(role) \(index)", token: token)
             if let busyPoll { configuration.busyPoll = .microseconds(busyPoll) }
+            if sendingThread { configuration.sending = .onThread }
             client = try BusClient(configuration: configuration)
         } catch {
             StandardError.print("\(name): cannot attach to the bus: \(error)")

@@ -42,6 +42,7 @@ struct BenchBusRunner {
         try waitForReady(topics, count: subscribers, peers)
         var arguments = ["--subscribers", "\(subscribers)", "--duration", "\(seconds)", "--window", "\(window)"]
         if test == .publishBatched { arguments.append("--batched") }
+        if test == .publishThread { arguments.append("--sending-thread") }
         peers.append(try start(.publisher, topics, size: size, label: "publisher", arguments))
         let reports = try finish(peers, timeout: seconds + 30, since: before)
 

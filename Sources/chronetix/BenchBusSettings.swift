@@ -6,12 +6,14 @@ enum BenchBusTest: String, ExpressibleByArgument, CaseIterable, Sendable {
     case publish
     /// As `publish`, with `publish(_:flush: false)` and a `flush()` every ``BenchBusTuning/batch`` messages.
     case publishBatched = "publish-batched"
+    /// As `publish`, from a client that sends on a thread of its own (`BusClient.Sending.onThread`).
+    case publishThread = "publish-thread"
     /// A requester and a service hosted in the bus (`BusServer.Hooks.services`): requester → bus → requester.
     case requestReplyHost = "request-reply-host"
     /// A requester and a responder process: requester → bus → responder → bus → requester.
     case requestReply = "request-reply"
 
-    var isPublish: Bool { self == .publish || self == .publishBatched }
+    var isPublish: Bool { self == .publish || self == .publishBatched || self == .publishThread }
 }
 
 /// A comma-separated list of tests: `publish,request-reply`.

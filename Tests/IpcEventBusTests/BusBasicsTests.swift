@@ -7,12 +7,15 @@ import Testing
 struct BusBasicsTests {
     /// Both with polling before sleeping (the default) and without, on both sides.
     static let busyPolls: [Duration] = [.microseconds(50), .zero]
+    /// Clients that write inside their calls (the default) and on a thread of their own.
+    static let sendings: [BusClient.Sending] = [.inCall, .onThread]
 
-    @Test(arguments: busyPolls) func attachesAndDeliversInOrder(busyPoll: Duration) throws {
+    @Test(arguments: busyPolls, sendings)
+    func attachesAndDeliversInOrder(busyPoll: Duration, sending: BusClient.Sending) throws {
         let bus = try TestBus { $0.busyPoll = busyPoll }
         defer { bus.stop() }
-        let subscriber = try bus.client(name: "sub", busyPoll: busyPoll)
-        let publisher = try bus.client(name: "pub", busyPoll: busyPoll)
+        let subscriber = try bus.client(name: "sub", busyPoll: busyPoll, sending: sending)
+        let publisher = try bus.client(name: "pub", busyPoll: busyPoll, sending: sending)
         #expect(subscriber.welcome.connectionID != publisher.welcome.connectionID)
         let subscription = try subscriber.subscribe("flow.demo.*.events")
         for index in 0..<100 {
@@ -28,7 +31,8 @@ struct BusBasicsTests {
         #expect(try subscriber.receive(timeout: .milliseconds(50)) == nil)
     }
 
-    @Test(arguments: busyPolls) func requestGetsReplyFromResponder(busyPoll: Duration) throws {
+    @Test(arguments: busyPolls, sendings)
+    func requestGetsReplyFromResponder(busyPoll: Duration, sending: BusClient.Sending) throws {
         let bus = try TestBus { $0.busyPoll = busyPoll }
         defer { bus.stop() }
         let ready = DispatchSemaphoreBox()
@@ -40,6 +44,7 @@ struct BusBasicsTests {
             defer { done.signal() }
             var configuration = BusClient.Configuration(socketPath: socketPath, role: "tool", name: "responder", token: token)
             configuration.busyPoll = busyPoll
+            configuration.sending = sending
             guard
                 let responder = try? BusClient(configuration: configuration),
                 (try? responder.serve("svc.echo")) != nil
@@ -54,7 +59,7 @@ struct BusBasicsTests {
             }
         }.start()
         ready.wait()
-        let requester = try bus.client(name: "requester", busyPoll: busyPoll)
+        let requester = try bus.client(name: "requester", busyPoll: busyPoll, sending: sending)
         for index in 0..<20 {
             let reply = try requester.request(.text("svc.echo", "q\(index)"), timeout: .seconds(5))
             #expect(reply.text == "echo:q\(index)")

@@ -68,10 +68,12 @@ final class TestBus: @unchecked Sendable {
         role: String = "tool",
         name: String = "test",
         token: String? = nil,
-        busyPoll: Duration? = nil
+        busyPoll: Duration? = nil,
+        sending: BusClient.Sending = .inCall
     ) throws -> BusClient {
         var configuration = BusClient.Configuration(socketPath: socketPath, role: role, name: name, token: token ?? self.token)
         if let busyPoll { configuration.busyPoll = busyPoll }
+        configuration.sending = sending
         return try BusClient(configuration: configuration)
     }
 

@@ -45,6 +45,10 @@ int cx_pin_to_cpu(int cpu);
 /// In C because prctl(2) is variadic. Returns 0 or -1 with errno.
 int cx_set_parent_death_signal(int signal);
 
+/// Names the calling thread (`prctl(PR_SET_NAME)`; the kernel keeps 15 bytes). In C because prctl(2) is
+/// variadic. Returns 0 or -1 with errno.
+int cx_set_thread_name(const char *name);
+
 // MARK: - Unix-domain sockets, epoll and eventfd (IpcEventBus)
 
 /// The most descriptors one SCM_RIGHTS control message may carry on Linux (SCM_MAX_FD, include/net/scm.h).

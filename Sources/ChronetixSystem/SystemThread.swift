@@ -1,0 +1,57 @@
+import CChronetix
+import Glibc
+
+/// A POSIX thread that runs one closure and is joined exactly once: by ``join()``, or when the value goes
+/// away. Wraps `pthread_create(3)` and `pthread_join(3)`.
+///
+/// Used where a library needs a thread of its own without Foundation (which a worker process does not
+/// otherwise load): the bus client's writer. `~Copyable` so that the join happens once.
+public struct SystemThread: ~Copyable {
+    private let handle: pthread_t
+
+    private final class Start {
+        let name: String
+        let body: () -> Void
+        init(name: String, body: @escaping () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+
+    /// Starts a thread running `body`.
+    /// - Parameters:
+    ///   - name: The thread's name as `top` and `gdb` show it; cut to the kernel's 15 bytes.
+    ///   - body: What the thread runs; the thread ends when it returns.
+    /// - Throws: The `Errno` of `pthread_create` (`EAGAIN` when the process is out of threads).
+    public init(name: String, _ body: @escaping @Sendable () -> Void) throws(Errno) {
+        let start = unsafe Unmanaged.passRetained(Start(name: name, body: body))
+        var handle = pthread_t()
+        // Safe: the entry point takes back the one retain made above, exactly once.
+        let result = unsafe pthread_create(&handle, nil, { context in
+            let start = unsafe Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+            // Best effort: a thread without a name works the same.
+            _ = unsafe cx_set_thread_name(String(decoding: start.name.utf8.prefix(15), as: UTF8.self))
+            start.body()
+            return nil
+        }, start.toOpaque())
+        guard result == 0 else {
+            unsafe start.release()
+            throw Errno(rawValue: result)
+        }
+        self.handle = handle
+    }
+
+    /// Waits for the thread to return.
+    public consuming func join() {
+        joinOnce()
+        discard self
+    }
+
+    deinit { joinOnce() }
+
+    private func joinOnce() {
+        // EDEADLK (joining oneself) or EINVAL would be a broken invariant of the owner.
+        let result = pthread_join(handle, nil)
+        precondition(result == 0, "pthread_join failed: \(Errno(rawValue: result))")
+    }
+}
