@@ -55,3 +55,38 @@ public struct SystemThread: ~Copyable {
         precondition(result == 0, "pthread_join failed: \(Errno(rawValue: result))")
     }
 }
+
+/// A mutual-exclusion lock over `pthread_mutex_t`.
+///
+/// Where ThreadSanitizer must see the ordering: it intercepts `pthread_mutex_lock`, but not the futex-based
+/// fast path of `Synchronization.Mutex` in the (uninstrumented) standard library, so state guarded by a
+/// `Mutex` and handed between threads is reported as racing under `--sanitize=thread`.
+// @unchecked Sendable: the mutex lives at a fixed heap address for the lock's lifetime, and
+// `pthread_mutex_lock`/`unlock` are thread-safe by definition. @safe: the pointer never leaves the class.
+@safe
+public final class SystemLock: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    /// Creates an unlocked, default (non-recursive) mutex.
+    public init() {
+        unsafe mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        // Safe: initialises the memory just allocated; a default mutex cannot fail to initialise on Linux.
+        let result = unsafe pthread_mutex_init(mutex, nil)
+        precondition(result == 0, "pthread_mutex_init failed: \(Errno(rawValue: result))")
+    }
+
+    deinit {
+        unsafe pthread_mutex_destroy(mutex)
+        unsafe mutex.deallocate()
+    }
+
+    /// Runs `body` while holding the lock.
+    /// - Parameter body: The critical section; it must not take this lock again.
+    /// - Returns: What `body` returns.
+    public func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        // EDEADLK or EINVAL cannot happen with a default mutex that is not held by this thread.
+        unsafe pthread_mutex_lock(mutex)
+        defer { unsafe pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+}

@@ -69,12 +69,14 @@ extension BusDescriptors: @unchecked Sendable {}
 
 /// A client of the bus: a worker, a tool, or a benchmark peer. Synchronous, for one thread at a time.
 ///
-/// Heartbeats go out and come in while the client is inside one of its calls (``receive(timeout:)``,
-/// ``request(_:timeout:)``, ``flush()``…), so a client must call into the bus at least once per heartbeat
-/// interval (the welcome's; 1 s by default) or be declared gone.
+/// Sending inside the calls (``Sending/inCall``, the default): heartbeats go out and come in while the
+/// client is inside one of its calls (``receive(timeout:)``, ``request(_:timeout:)``, ``flush()``…), so a
+/// client must call into the bus at least once per heartbeat interval (the welcome's; 1 s by default) or be
+/// declared gone. `publish` writes at once by default; pass `flush: false` to batch many messages into one
+/// system call and ``flush()`` after the batch.
 ///
-/// `publish` writes at once by default; pass `flush: false` to batch many messages into one system call
-/// and ``flush()`` after the batch.
+/// Sending on a thread (``Sending/onThread``): a writer thread sends everything, heartbeats included, and
+/// batches what gathered while it was writing; reading is still done inside the calls.
 public final class BusClient {
     /// How to reach the bus and who this client is.
     public struct Configuration: Sendable {

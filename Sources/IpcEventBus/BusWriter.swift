@@ -1,6 +1,5 @@
 internal import ChronetixCBOR
 internal import ChronetixSystem
-internal import Synchronization
 
 /// The sending half of a ``BusClient`` that writes on a thread of its own (``BusClient/Configuration/sending``
 /// `.onThread`).
@@ -19,7 +18,8 @@ internal import Synchronization
 /// Wake-ups: the thread sleeps on an eventfd only after it found the staging buffer empty and said so under
 /// the lock (`writerIsAsleep`); a caller that appends then notifies it, so no message waits for a timeout,
 /// and a busy writer costs its callers no system call at all.
-// @unchecked Sendable: `state` is a Mutex, and `staging` is touched only while it is held; `writing` is the
+// @unchecked Sendable: `state` and `staging` are touched only while `lock` is held (a pthread mutex, so that
+// ThreadSanitizer sees the ordering); `writing` is the
 // writer thread's alone; `wake` and `progress` are eventfds (thread-safe); `socket` is
 // immutable and written by the writer thread alone; `epoll` and `progressEpoll` are each used by one
 // thread only (the writer's, and the one client thread, which is the only caller).
@@ -36,8 +36,10 @@ final class BusWriter: @unchecked Sendable {
         var isStopping = false
     }
 
-    private let state = Mutex(State())
-    /// What callers queued and the writer has not taken; guarded by `state`'s lock.
+    private let lock = SystemLock()
+    /// Guarded by `lock`.
+    private var state = State()
+    /// What callers queued and the writer has not taken; guarded by `lock`.
     private var staging: OutboundBuffer
     /// What the writer took and is writing; the writer thread's alone.
     private var writing: OutboundBuffer
@@ -105,7 +107,7 @@ final class BusWriter: @unchecked Sendable {
         var deadline: UInt64 = 0
         while true {
             var mustWake = false
-            let queued: Result<Bool, BusError> = state.withLock { state in
+            let queued: Result<Bool, BusError> = lock.withLock {
                 if let failure = state.failure { return .failure(failure) }
                 if state.isStopping { return .failure(BusError(.disconnected, "the client closed the connection")) }
                 if staging.pendingByteCount >= stagingLimit {
@@ -135,7 +137,7 @@ final class BusWriter: @unchecked Sendable {
     /// - Throws: The writer's failure, or `.timedOut` at `deadline`.
     func drain(until deadline: UInt64) throws(BusError) {
         while true {
-            let outcome: Result<Bool, BusError> = state.withLock { state in
+            let outcome: Result<Bool, BusError> = lock.withLock {
                 if let failure = state.failure { return .failure(failure) }
                 if staging.isEmpty && !state.writerHoldsBytes { return .success(true) }
                 state.callerIsWaiting = true
@@ -147,12 +149,12 @@ final class BusWriter: @unchecked Sendable {
     }
 
     /// The writer's failure, if it stopped on one.
-    var failure: BusError? { state.withLock { $0.failure } }
+    var failure: BusError? { lock.withLock { state.failure } }
 
     /// Writes what is queued (for at most `deadline`), then ends the thread and waits for it.
     func stop(drainingUntil deadline: UInt64) {
         try? drain(until: deadline)  // best effort: closing goes ahead whether or not the bus took everything
-        state.withLock { $0.isStopping = true }
+        lock.withLock { state.isStopping = true }
         wake.notify()
         thread.take()?.join()
     }
@@ -178,7 +180,7 @@ final class BusWriter: @unchecked Sendable {
             let now = Clock.monotonicNanoseconds()
             let mayPoll = now < pollUntil
             var tellCaller = false
-            let isStopping: Bool = state.withLock { state in
+            let isStopping: Bool = lock.withLock {
                 if writing.isEmpty && !staging.isEmpty {
                     swap(&staging, &writing)
                     tellCaller = state.callerIsWaiting
@@ -232,7 +234,7 @@ final class BusWriter: @unchecked Sendable {
                 continue
             }
             guard sleep(milliseconds: Self.milliseconds(from: now, until: lastSent + heartbeatInterval)) else { return }
-            state.withLock { $0.writerIsAsleep = false }
+            lock.withLock { state.writerIsAsleep = false }
             pollUntil = Clock.monotonicNanoseconds() + busyPoll
         }
     }
@@ -259,7 +261,7 @@ final class BusWriter: @unchecked Sendable {
     }
 
     private func fail(_ error: BusError) {
-        let tellCaller: Bool = state.withLock { state in
+        let tellCaller: Bool = lock.withLock {
             if state.failure == nil { state.failure = error }
             state.writerHoldsBytes = false
             defer { state.callerIsWaiting = false }
