@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "ShmDataPort", targets: ["ShmDataPort"]),
         .library(name: "IpcEventBus", targets: ["IpcEventBus"]),
         .library(name: "ChronetixNodes", targets: ["ChronetixNodes"]),
+        .library(name: "ChronetixRuntime", targets: ["ChronetixRuntime"]),
     ],
     dependencies: [argumentParser, yams, hdrHistogram, swiftLog],
     targets: [
@@ -66,6 +67,17 @@ let package = Package(
         // The node API and the standard library of nodes; no I/O besides the file nodes (and the clock).
         .target(name: "ChronetixNodes", dependencies: ["ChronetixCore", "ChronetixSystem"]),
 
+        // MARK: - Runtime
+        // The worker runtime (a node between its rings, attached to the coordinator's bus) and the run protocol
+        // the coordinator and workers share. No FlowAdapter (and so no YAML parser) in a worker.
+        .target(
+            name: "ChronetixRuntime",
+            dependencies: [
+                "ChronetixCore", "ChronetixCBOR", "ChronetixSystem", "ShmDataPort", "IpcEventBus", "ChronetixNodes",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+
         // MARK: - Codec and compiler
         .target(name: "ChronetixCBOR", dependencies: ["ChronetixCore", "CLibCBOR"]),
         .target(
@@ -78,7 +90,7 @@ let package = Package(
             name: "chronetix",
             dependencies: [
                 "ChronetixCore", "ChronetixCBOR", "FlowAdapter", "ChronetixSystem", "ShmDataPort", "IpcEventBus",
-                .product(name: "Logging", package: "swift-log"),
+                "ChronetixRuntime", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -86,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "chronetix-worker",
             dependencies: [
-                "ChronetixCore",
+                "ChronetixCore", "ChronetixRuntime", "ChronetixSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -10,7 +10,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -181,4 +184,48 @@ int cx_epoll_wait(int epoll, cx_epoll_event *events, int capacity, int timeout_m
 
 int cx_eventfd(void) {
     return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+// MARK: - Child processes
+
+int cx_spawn(const char *path, char *const argv[], char *const envp[], int new_group, int32_t *pid) {
+    posix_spawnattr_t attributes;
+    int rc = posix_spawnattr_init(&attributes);
+    if (rc != 0) return rc;
+    sigset_t defaults, empty;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGCHLD);
+    sigemptyset(&empty);
+    short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+    if (new_group) flags |= POSIX_SPAWN_SETPGROUP;
+    rc = posix_spawnattr_setflags(&attributes, flags);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &defaults);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &empty);
+    if (rc == 0 && new_group) rc = posix_spawnattr_setpgroup(&attributes, 0);
+    pid_t child = 0;
+    if (rc == 0) rc = posix_spawn(&child, path, NULL, &attributes, argv, envp);
+    posix_spawnattr_destroy(&attributes);
+    if (rc == 0) *pid = (int32_t)child;
+    return rc;
+}
+
+int cx_wait_child(int32_t pid, int no_hang, int *exited, int *value) {
+    int status = 0;
+    pid_t rc;
+    do {
+        rc = waitpid((pid_t)pid, &status, no_hang ? WNOHANG : 0);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return -1;
+    if (rc == 0) return 0;
+    if (WIFEXITED(status)) {
+        *exited = 1;
+        *value = WEXITSTATUS(status);
+    } else {
+        *exited = 0;
+        *value = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    }
+    return 1;
 }

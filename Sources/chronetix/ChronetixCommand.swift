@@ -11,6 +11,6 @@ struct ChronetixCommand: ParsableCommand {
             node/output. See docs/flow-file.md.
             """,
         version: Chronetix.version,
-        subcommands: [Validate.self, Compile.self, Graph.self, Nodes.self, GC.self, Bench.self]
+        subcommands: [Run.self, Validate.self, Compile.self, Graph.self, Nodes.self, GC.self, Bench.self]
     )
 }

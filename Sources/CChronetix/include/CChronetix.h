@@ -49,6 +49,19 @@ int cx_set_parent_death_signal(int signal);
 /// variadic. Returns 0 or -1 with errno.
 int cx_set_thread_name(const char *name);
 
+// MARK: - Child processes (the coordinator's workers)
+
+/// Starts `path` with `argv` and `envp` (both NULL-terminated) via posix_spawn(3), with SIGINT, SIGTERM, SIGPIPE
+/// and SIGCHLD at their default actions and an empty signal mask (whatever the parent set), and, when
+/// `new_group` is non-zero, in a process group of its own (so a terminal's Ctrl-C reaches only the parent).
+/// In C because posix_spawnattr_t and sigset_t are opaque to Swift. Returns 0 and sets `*pid`, or an errno.
+int cx_spawn(const char *path, char *_Nullable const argv[_Nonnull], char *_Nullable const envp[_Nonnull], int new_group, int32_t *pid);
+
+/// waitpid(2) for one child, without waiting when `no_hang`. Returns 1 when it ended (`*exited` 1 and
+/// `*value` its exit status, or `*exited` 0 and `*value` the signal that killed it), 0 when it still runs,
+/// -1 with errno. In C because the W* macros are not imported.
+int cx_wait_child(int32_t pid, int no_hang, int *exited, int *value);
+
 // MARK: - Unix-domain sockets, epoll and eventfd (IpcEventBus)
 
 /// The most descriptors one SCM_RIGHTS control message may carry on Linux (SCM_MAX_FD, include/net/scm.h).

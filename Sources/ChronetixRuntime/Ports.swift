@@ -1,0 +1,135 @@
+internal import ChronetixCore
+internal import ChronetixNodes
+internal import ChronetixSystem
+internal import Histogram
+internal import ShmDataPort
+
+/// Why a worker stops before its node's natural end.
+struct WorkerAbort: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// An output port: the producing side of one edge's ring, behind a class so that a ``FrameOutput`` (a
+/// copyable value the node borrows) can reach the non-copyable producer.
+///
+/// A frame is reserved in the ring, lent to the node as a `MutableRawSpan`, and committed with the run's
+/// metadata: the timestamp the runtime set for the frame being made, the deadline `timestamp + budget`,
+/// the edge's priority and content type. Frames are published in batches (``publish()``), and always
+/// before the producer waits for room.
+final class OutputPort {
+    let binding: WorkerAssignment.OutputBinding
+    private var producer: RingProducer
+    /// Called while the ring has no room (every 20 ms): services the bus, throws when the run must end.
+    private let whileWaiting: () throws -> Void
+    private let contentCode: UInt8
+    private let priority: UInt8
+    /// The timestamp of the frame being made (monotonic nanoseconds).
+    var timestamp: Int64 = 0
+    private(set) var frames: UInt64 = 0
+    private(set) var bytes: UInt64 = 0
+
+    init(binding: WorkerAssignment.OutputBinding, whileWaiting: @escaping () throws -> Void) throws(RingError) {
+        self.binding = binding
+        self.whileWaiting = whileWaiting
+        producer = try RingProducer(attachingTo: binding.ring)
+        contentCode = UInt8(truncatingIfNeeded: binding.contentType.wireIdentifier)
+        priority = binding.priority.rawValue
+    }
+
+    func emit(capacity: Int, _ body: (inout MutableRawSpan) throws -> Int) throws {
+        var reserved: UnsafeMutableRawBufferPointer?
+        while true {
+            reserved = try unsafe producer.reserve(capacity: capacity, timeout: .milliseconds(20))
+            if unsafe reserved != nil { break }
+            try whileWaiting()
+        }
+        // Safe: the reservation is valid until commit or abandon, both below; the span does not escape `body`.
+        var span = unsafe MutableRawSpan(_unsafeBytes: reserved!)
+        let written: Int
+        do {
+            written = try body(&span)
+        } catch {
+            producer.abandonReservation()
+            throw error
+        }
+        precondition(written >= 0 && written <= capacity, "a node wrote \(written) bytes into a frame of \(capacity)")
+        let deadline = binding.deadlineNanoseconds == 0 ? 0 : timestamp &+ Int64(binding.deadlineNanoseconds)
+        producer.commitWithoutPublishing(
+            length: written,
+            metadata: FrameMetadata(
+                timestampNanoseconds: timestamp,
+                deadlineNanoseconds: deadline,
+                priority: priority,
+                contentType: contentCode
+            )
+        )
+        frames &+= 1
+        bytes &+= UInt64(written)
+    }
+
+    /// Makes every committed frame visible to the consumers.
+    func publish() { producer.publish() }
+
+    /// Ends the stream: the consumers receive every frame, then end of stream.
+    func close() { producer.close() }
+}
+
+/// The ``FrameOutput`` a node writes into: its single output port, or none (a sink's, which throws).
+struct PortOutput: FrameOutput {
+    let port: OutputPort?
+    let node: String
+
+    mutating func emit(capacity: Int, _ body: (inout MutableRawSpan) throws -> Int) throws {
+        guard let port else { throw NodeError(node, "this node has no output to emit to") }
+        try port.emit(capacity: capacity, body)
+    }
+}
+
+/// An input port: one consumer slot of the producing node's ring, with the edge's figures on this side
+/// (frames, bytes, deadline misses, latency from the frame's timestamp).
+final class InputPort {
+    let binding: WorkerAssignment.InputBinding
+    let index: Int
+    let contentType: ContentType
+    var consumer: RingConsumer
+    private(set) var frames: UInt64 = 0
+    private(set) var bytes: UInt64 = 0
+    private(set) var deadlineMisses: UInt64 = 0
+    /// Nanoseconds from a frame's timestamp to its receipt, 1 ns to 100 s at 2 significant digits.
+    private var latency = Histogram<UInt64>(highestTrackableValue: 100_000_000_000, numberOfSignificantValueDigits: .two)
+    var isEnded = false
+
+    init(binding: WorkerAssignment.InputBinding, index: Int, contentType: ContentType) throws(RingError) {
+        self.binding = binding
+        self.index = index
+        self.contentType = contentType
+        consumer = try RingConsumer(attachingTo: binding.ring, slot: binding.slot)
+    }
+
+    /// Counts a received frame; whether it arrived after its deadline.
+    @inline(__always)
+    func account(payloadBytes: Int, timestamp: Int64, deadline: Int64, now: Int64) -> Bool {
+        frames &+= 1
+        bytes &+= UInt64(payloadBytes)
+        if now > timestamp { latency.record(UInt64(now - timestamp)) } else { latency.record(0) }
+        guard deadline != 0, now > deadline else { return false }
+        deadlineMisses &+= 1
+        return true
+    }
+
+    func report() -> InputReport {
+        InputReport(
+            port: binding.port,
+            edge: binding.edge,
+            slot: binding.slot,
+            frames: frames,
+            bytes: bytes,
+            duplicates: consumer.resumedDuplicates,
+            deadlineMisses: deadlineMisses,
+            latencyP50: frames == 0 ? 0 : latency.valueAtPercentile(50),
+            latencyP95: frames == 0 ? 0 : latency.valueAtPercentile(95),
+            latencyP99: frames == 0 ? 0 : latency.valueAtPercentile(99)
+        )
+    }
+}

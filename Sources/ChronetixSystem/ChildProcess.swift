@@ -1,0 +1,100 @@
+import CChronetix
+import Glibc
+
+/// A child process this process started and must reap: spawned with `posix_spawn(3)`, waited for with
+/// `waitpid(2)`.
+public struct ChildProcess: Sendable {
+    /// How a child ended.
+    public enum Termination: Hashable, Sendable, CustomStringConvertible {
+        /// It exited with this status.
+        case exited(Int32)
+        /// A signal killed it.
+        case signaled(Int32)
+
+        public var description: String {
+            switch self {
+            case .exited(let status): "exit status \(status)"
+            case .signaled(let signal): "killed by signal \(signal)\(Self.name(of: signal).map { " (\($0))" } ?? "")"
+            }
+        }
+
+        private static func name(of signal: Int32) -> String? {
+            switch signal {
+            case SIGKILL: "SIGKILL"
+            case SIGTERM: "SIGTERM"
+            case SIGSEGV: "SIGSEGV"
+            case SIGABRT: "SIGABRT"
+            case SIGINT: "SIGINT"
+            case SIGBUS: "SIGBUS"
+            case SIGILL: "SIGILL"
+            case SIGTRAP: "SIGTRAP"
+            default: nil
+            }
+        }
+    }
+
+    /// The child's pid.
+    public let pid: Int32
+
+    /// Starts a program.
+    /// - Parameters:
+    ///   - path: The executable's path (not searched in `PATH`).
+    ///   - arguments: `argv[1...]`; `argv[0]` is `path`.
+    ///   - environment: The child's whole environment, as `NAME=value` strings.
+    ///   - newProcessGroup: Whether the child leads a process group of its own, so that a terminal's
+    ///     Ctrl-C reaches only this process, which then stops its children in order.
+    /// - Throws: The `Errno` of `posix_spawn` (`ENOENT`, `EACCES`, `ENOEXEC`…).
+    public init(path: String, arguments: [String], environment: [String], newProcessGroup: Bool) throws(Errno) {
+        var pid: Int32 = 0
+        let result = unsafe Self.withCStrings([path] + arguments) { argv in
+            unsafe Self.withCStrings(environment) { envp in
+                // Safe: both arrays are NULL-terminated and outlive the call; posix_spawn copies them.
+                unsafe cx_spawn(path, argv, envp, newProcessGroup ? 1 : 0, &pid)
+            }
+        }
+        guard result == 0 else { throw Errno(rawValue: result) }
+        self.pid = pid
+    }
+
+    /// Whether the child has ended, without waiting; reaps it if so.
+    /// - Returns: How it ended, or `nil` while it runs.
+    /// - Throws: The `Errno` of `waitpid` (`ECHILD` when it was reaped already).
+    public func poll() throws(Errno) -> Termination? {
+        try wait(noHang: true)
+    }
+
+    /// Waits for the child to end and reaps it.
+    /// - Returns: How it ended.
+    /// - Throws: The `Errno` of `waitpid`.
+    public func wait() throws(Errno) -> Termination {
+        // Cannot be nil: without WNOHANG, waitpid returns only when the child ended.
+        try wait(noHang: false)!
+    }
+
+    /// Sends a signal to the child. Wraps `kill(2)`; a child already gone is not an error.
+    public func send(signal: Int32) {
+        _ = kill(pid, signal)
+    }
+
+    private func wait(noHang: Bool) throws(Errno) -> Termination? {
+        var exited: Int32 = 0
+        var value: Int32 = 0
+        // Safe: the two out-parameters live across the call.
+        let result = unsafe cx_wait_child(pid, noHang ? 1 : 0, &exited, &value)
+        if result < 0 { throw Errno.current }
+        if result == 0 { return nil }
+        return exited == 1 ? .exited(value) : .signaled(value)
+    }
+
+    /// Calls `body` with a NULL-terminated array of C strings that live for the call.
+    private static func withCStrings<Result>(
+        _ strings: [String],
+        _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result
+    ) -> Result {
+        // Safe: strdup'd copies, freed after `body` returns; the array ends with NULL.
+        var pointers: [UnsafeMutablePointer<CChar>?] = unsafe strings.map { unsafe strdup($0) }
+        unsafe pointers.append(nil)
+        defer { for unsafe pointer in unsafe pointers { unsafe free(pointer) } }
+        return unsafe pointers.withUnsafeBufferPointer { unsafe body($0.baseAddress!) }
+    }
+}

@@ -1,0 +1,368 @@
+import ChronetixCore
+import ChronetixRuntime
+import ChronetixSystem
+import Dispatch
+import FlowAdapter
+import Foundation
+import IpcEventBus
+import Logging
+import ShmDataPort
+import Synchronization
+
+/// One run of a flow: the rings, the bus, the workers, the supervision of their lifecycle, the summary.
+///
+/// Everything it makes is undone on every way out (`deinit` and `finish()`): the workers it spawned are
+/// stopped and reaped, the ring segments removed, the bus stopped (which removes its socket and the run
+/// directory).
+final class FlowRun {
+    enum Status: String {
+        case completed, failed, interrupted
+    }
+
+    struct Options {
+        var attach: [String] = []
+        var attachTimeout: Duration?
+        var workerPath: String
+        var quiet = false
+    }
+
+    let flow: CompiledFlow
+    let options: Options
+    /// `CLOCK_MONOTONIC` when the command started.
+    let startNanoseconds: UInt64
+    let runID: String
+    let token: String
+    let traceParent: String
+    let socketPath: String
+    let board: RunBoard
+    private var rings: [String: RingHolder] = [:]
+    private var server: BusServer?
+    private let serverFinished = DispatchSemaphore(value: 0)
+    private var children: [String: ChildProcess] = [:]
+    private(set) var terminations: [String: ChildProcess.Termination] = [:]
+    private(set) var readyNanoseconds: UInt64 = 0
+    private(set) var endNanoseconds: UInt64 = 0
+    private(set) var ringStatuses: [String: RingStatus] = [:]
+
+    /// A ring segment held for the run; removed by ``remove()`` or at the latest in `deinit`.
+    final class RingHolder {
+        var segment: RingSegment?
+        init(_ segment: consuming RingSegment) { self.segment = consume segment }
+        func status() -> RingStatus? { segment?.status() }
+        func remove() {
+            if let segment = segment.take() { try? segment.remove() }  // best effort: `chronetix gc` removes leftovers
+        }
+        deinit { remove() }
+    }
+
+    init(flow: CompiledFlow, options: Options, startNanoseconds: UInt64) throws {
+        self.flow = flow
+        self.options = options
+        self.startNanoseconds = startNanoseconds
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        runID = "\(flow.flow)-\(String(repeating: "0", count: 8 - suffix.count))\(suffix)"
+        token = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
+        let traceHigh = UInt64.random(in: 1...UInt64.max)
+        let traceLow = UInt64.random(in: 0...UInt64.max)
+        let span = UInt64.random(in: 1...UInt64.max)
+        traceParent = TraceParent(traceIDHigh: traceHigh, traceIDLow: traceLow, parentID: span).map { "\($0)" } ?? ""
+        socketPath = "\(FileSystem.temporaryDirectory)/chronetix-\(runID)/bus.sock"
+        board = try RunBoard(nodes: flow.nodes.map(\.id))
+    }
+
+    deinit { finish() }
+
+    // MARK: - Setting up
+
+    /// Creates one ring per data edge, sized from its queue capacity (a power of two, at least 4 KiB).
+    func createRings() throws {
+        for edge in flow.routes.edges {
+            let name = ringName(edge)
+            let capacity = max(4096, Self.powerOfTwo(atLeast: Int(clamping: edge.queue.capacityBytes)))
+            let configuration = RingConfiguration(
+                dataCapacity: capacity,
+                consumerCount: max(1, edge.to.count),
+                policy: edge.queue.policy
+            )
+            rings[edge.id] = RingHolder(try RingSegment(creating: name, configuration: configuration))
+        }
+    }
+
+    /// Starts the bus on a thread of its own.
+    func startBus() throws {
+        let assignments = try Dictionary(uniqueKeysWithValues: flow.nodes.map { node in
+            (node.id, try RunCoding.document(assignment(for: node)))
+        })
+        let board = board
+        let flowName = flow.flow
+        let nodeList = flow.nodes.map(\.id).joined(separator: ", ")
+        var hooks = BusServer.Hooks()
+        hooks.admit = { hello, peer in
+            guard hello.role == "worker" else {
+                return .refuse(BusRefusal(.unknownRole, "a run admits workers only, not role \"\(hello.role)\""))
+            }
+            guard let document = assignments[hello.name] else {
+                return .refuse(BusRefusal(.unknownNode, "flow \(flowName) has no node \"\(hello.name)\" (its nodes: \(nodeList))"))
+            }
+            if let holder = board.claim(hello.name, pid: peer.processID, connection: peer.connectionID) {
+                return .refuse(BusRefusal(.duplicateNode, "node \"\(hello.name)\" is already attached (pid \(holder))"))
+            }
+            return .welcome(document: document)
+        }
+        hooks.onEvent = { event in
+            if case .detached(let peer, let reason, let detail) = event {
+                board.detached(connection: peer.connectionID, reason: "\(reason): \(detail)")
+            }
+        }
+        hooks.services = [
+            BusServer.Service(pattern: try TopicPattern("flow.\(flow.flow).*.events")) { request, peer in
+                guard let message = try? RunCoding.decode(WorkerMessage.self, from: request.payload) else {
+                    return .failure(BusServiceFailure(.badRequest, "not a worker message"))
+                }
+                guard message.node == peer.name else {
+                    return .failure(BusServiceFailure(.badRequest, "a worker reports for its own node only"))
+                }
+                board.record(message)
+                return .success(Envelope(id: request.id, topic: request.topic))
+            }
+        ]
+        var logger = Logger(label: "chronetix.run")
+        logger.logLevel = .warning
+        var configuration = BusServer.Configuration(socketPath: socketPath, token: token, logger: logger)
+        configuration.maxConnections = max(64, flow.nodes.count * 2)
+        let server = try BusServer(configuration: configuration, hooks: hooks)
+        self.server = server
+        let finished = serverFinished
+        let thread = Thread {
+            do throws(BusError) {
+                try server.run()
+            } catch {
+                StandardError.print("chronetix run: the bus failed: \(error)")
+                board.fail("", "the bus failed: \(error)")
+            }
+            finished.signal()
+        }
+        thread.name = "chronetix bus"
+        thread.start()
+    }
+
+    /// Starts a worker for every node not attached by hand.
+    func spawnWorkers() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CHRONETIX_TOKEN"] = token
+        let variables = environment.map { "\($0.key)=\($0.value)" }
+        let parent = FileSystem.currentProcessID()
+        for node in flow.nodes where !options.attach.contains(node.id) {
+            do {
+                children[node.id] = try ChildProcess(
+                    path: options.workerPath,
+                    arguments: ["--bus", socketPath, "--node", node.id, "--parent", "\(parent)"],
+                    environment: variables,
+                    newProcessGroup: true
+                )
+            } catch {
+                throw RunFailure("cannot start the worker for node \(node.id) (\(options.workerPath)): \(error)")
+            }
+        }
+    }
+
+    /// The command a person runs to attach `node` by hand.
+    func attachCommand(for node: String) -> String {
+        "\(options.workerPath) --bus \(socketPath) --node \(node) --token \(token)"
+    }
+
+    // MARK: - Running
+
+    /// Waits until every node is ready, then starts the flow and waits for its end.
+    func run() -> (Status, [String]) {
+        var problems: [String] = []
+        // 1. Every node attached and ready.
+        let attachDeadline = options.attachTimeout.map { startNanoseconds + Self.nanoseconds($0) }
+        let spawnDeadline = startNanoseconds + 30_000_000_000
+        while true {
+            reapChildren(beforeReport: true)
+            let nodes = board.nodes
+            problems = failures(nodes)
+            if !problems.isEmpty { return (stop(.failed), problems) }
+            if board.interruptions.load(ordering: .relaxed) > 0 { return (stop(.interrupted), []) }
+            if nodes.values.allSatisfy(\.isReady) { break }
+            let now = Clock.monotonicNanoseconds()
+            for (id, node) in nodes where !node.isReady {
+                let byHand = options.attach.contains(id)
+                if byHand, let attachDeadline, now > attachDeadline {
+                    problems.append("node \(id) did not \(node.attachedPID == nil ? "attach" : "get ready") within the attach timeout")
+                } else if !byHand && now > spawnDeadline {
+                    problems.append("node \(id) was not ready 30 s after its worker started")
+                }
+            }
+            if !problems.isEmpty { return (stop(.failed), problems) }
+            board.wait(milliseconds: 10)
+        }
+        readyNanoseconds = Clock.monotonicNanoseconds()
+        publish(.start)
+        // 2. Every node reported (or the run is stopped).
+        var status = Status.completed
+        var stopSent = false
+        var stopDeadline: UInt64 = .max
+        while true {
+            reapChildren(beforeReport: false)
+            let nodes = board.nodes
+            let found = failures(nodes)
+            if !found.isEmpty && status != .failed {
+                problems = found
+                status = .failed
+            }
+            if board.interruptions.load(ordering: .relaxed) > 0 && status == .completed { status = .interrupted }
+            if status != .completed && !stopSent {
+                publish(.stop)
+                stopSent = true
+                stopDeadline = Clock.monotonicNanoseconds() + 5_000_000_000
+            }
+            if board.interruptions.load(ordering: .relaxed) > 1 { break }  // a second Ctrl-C: no more waiting
+            let finished = nodes.allSatisfy { id, node in node.report != nil || node.failure != nil || terminations[id] != nil }
+            if finished { break }
+            if Clock.monotonicNanoseconds() > stopDeadline {
+                problems.append("nodes still running 5 s after the stop: \(nodes.filter { $0.value.report == nil }.keys.sorted().joined(separator: ", "))")
+                break
+            }
+            board.wait(milliseconds: 10)
+        }
+        endNanoseconds = Clock.monotonicNanoseconds()
+        waitForChildren(timeoutNanoseconds: 2_000_000_000)
+        for (id, termination) in terminations where termination != .exited(0) && status == .completed {
+            problems.append("the worker of node \(id) ended with \(termination)")
+            status = .failed
+        }
+        return (status, problems)
+    }
+
+    /// Asks every source to stop; returns `status`.
+    private func stop(_ status: Status) -> Status {
+        publish(.stop)
+        endNanoseconds = Clock.monotonicNanoseconds()
+        return status
+    }
+
+    private func publish(_ command: ControlCommand) {
+        server?.publish(Envelope(id: 0, topic: Topics.control(flow: flow.flow), payload: Array(command.rawValue.utf8)))
+    }
+
+    /// Failures seen so far, one line per node.
+    private func failures(_ nodes: [String: RunBoard.Node]) -> [String] {
+        var lines: [String] = []
+        for node in flow.nodes {
+            guard let state = nodes[node.id] else { continue }
+            if let failure = state.failure {
+                lines.append("node \(node.id) failed: \(failure)")
+            } else if state.report == nil, let detached = state.detached {
+                lines.append("node \(node.id) disconnected before it reported (\(detached))")
+            } else if state.report == nil, let termination = terminations[node.id] {
+                lines.append("the worker of node \(node.id) ended (\(termination)) before it reported")
+            }
+        }
+        return lines
+    }
+
+    private func reapChildren(beforeReport: Bool) {
+        for (id, child) in children where terminations[id] == nil {
+            if let termination = try? child.poll() { terminations[id] = termination }
+        }
+    }
+
+    /// Waits for spawned workers to exit; stops those that do not (SIGTERM, then SIGKILL).
+    private func waitForChildren(timeoutNanoseconds: UInt64) {
+        let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
+        while children.keys.contains(where: { terminations[$0] == nil }) && Clock.monotonicNanoseconds() < deadline {
+            reapChildren(beforeReport: false)
+            board.wait(milliseconds: 2)
+        }
+        for (id, child) in children where terminations[id] == nil {
+            child.send(signal: SIGTERM)
+        }
+        let killDeadline = Clock.monotonicNanoseconds() + 1_000_000_000
+        while children.keys.contains(where: { terminations[$0] == nil }) && Clock.monotonicNanoseconds() < killDeadline {
+            reapChildren(beforeReport: false)
+            board.wait(milliseconds: 5)
+        }
+        for (id, child) in children where terminations[id] == nil {
+            child.send(signal: SIGKILL)
+            if let termination = try? child.wait() { terminations[id] = termination }
+        }
+    }
+
+    /// Undoes everything the run made; safe to call more than once.
+    func finish() {
+        if !children.isEmpty { waitForChildren(timeoutNanoseconds: 0) }
+        children = [:]
+        for (id, ring) in rings {
+            if let status = ring.status() { ringStatuses[id] = status }
+            ring.remove()
+        }
+        rings = [:]
+        if let server {
+            server.stop()
+            serverFinished.wait()
+            self.server = nil
+        }
+    }
+
+    // MARK: - Helpers
+
+    func ringName(_ edge: DataEdge) -> String {
+        RingName.forEdge(runID: runID, node: edge.from.node, output: edge.from.port)
+    }
+
+    private func assignment(for node: NodeManifest) throws -> WorkerAssignment {
+        let edges = Dictionary(uniqueKeysWithValues: flow.routes.edges.map { ($0.id, $0) })
+        let inputs = try node.inputs.map { port in
+            guard let edge = edges[port.edge],
+                let slot = edge.to.firstIndex(of: PortReference(node: node.id, port: port.name))
+            else { throw RunFailure("the compiled flow has no edge \(port.edge) into \(node.id)/\(port.name)") }
+            return WorkerAssignment.InputBinding(
+                port: port.name,
+                edge: edge.id,
+                ring: ringName(edge),
+                slot: slot,
+                deadlineNanoseconds: edge.deadlineNanoseconds
+            )
+        }
+        let outputs = try node.outputs.map { port in
+            guard let edge = edges[port.edge] else { throw RunFailure("the compiled flow has no edge \(port.edge)") }
+            return WorkerAssignment.OutputBinding(
+                port: port.name,
+                edge: edge.id,
+                ring: ringName(edge),
+                contentType: edge.contentType,
+                deadlineNanoseconds: edge.deadlineNanoseconds,
+                priority: edge.qos
+            )
+        }
+        return WorkerAssignment(
+            run: runID,
+            flow: flow.flow,
+            traceParent: traceParent,
+            node: node,
+            controlTopics: [Topics.control(flow: flow.flow), Topics.control(flow: flow.flow, node: node.id)],
+            eventsTopic: Topics.events(flow: flow.flow, node: node.id),
+            inputs: inputs,
+            outputs: outputs
+        )
+    }
+
+    static func powerOfTwo(atLeast value: Int) -> Int {
+        var result = 1
+        while result < value && result < (1 << 30) { result <<= 1 }
+        return result
+    }
+
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+}
+
+/// A run that could not be set up or carried out; the message is for people.
+struct RunFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

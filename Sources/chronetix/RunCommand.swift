@@ -1,0 +1,152 @@
+import ArgumentParser
+import ChronetixCore
+import ChronetixRuntime
+import ChronetixSystem
+import Dispatch
+import FlowAdapter
+import Foundation
+import ShmDataPort
+import Synchronization
+
+/// `chronetix run FILE`: compiles the flow, starts the bus, the rings and one worker per node, runs the flow
+/// to its end and reports.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Runs a flow: one worker process per node, connected by shared-memory rings.",
+        discussion: """
+            Compiles the flow, creates the run directory (bus socket) and one ring per data edge, starts one \
+            chronetix-worker per node (found beside this executable; --worker overrides) and waits until every \
+            node is ready; then the sources start. The run ends when every node has drained its inputs and \
+            reported; the rings, socket and directory are removed and a summary is printed. Ctrl-C stops the \
+            sources, lets the frames in flight drain and reports (a second Ctrl-C stops waiting).
+
+            --attach NODE,… starts those nodes' workers by hand: the command to run is printed for each, and the \
+            flow starts once they are ready.
+
+            Exit status: 0 completed; 1 a node failed (the flow was stopped); 65 invalid flow (as validate); \
+            66 unreadable flow file; 130 interrupted. docs/running.md describes the summary.
+            """
+    )
+
+    @Argument(help: "The flow file (.yaml, .yml or .json).")
+    var file: String
+
+    @Option(help: "Nodes whose workers are started by hand, comma-separated.")
+    var attach: String?
+
+    @Option(help: "Seconds to wait for the workers attached by hand (default: no limit).")
+    var attachTimeout: Double?
+
+    @Option(help: "The chronetix-worker executable (default: the one beside chronetix).")
+    var worker: String?
+
+    @Option(help: "Write the summary as JSON to this file.")
+    var summaryJSON: String?
+
+    @Flag(help: "Print no summary (errors still go to stderr).")
+    var quiet = false
+
+    func run() throws {
+        let start = Clock.monotonicNanoseconds()
+        let compilation = try FlowExit.compile(file)
+        let flow = compilation.flow
+        let attachList = attach.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? []
+        for node in attachList where flow.node(node) == nil {
+            StandardError.print("chronetix run: --attach \(node): flow \(flow.flow) has no such node (its nodes: \(flow.nodes.map(\.id).joined(separator: ", ")))")
+            throw ExitCode(64)
+        }
+        if let attachTimeout, !(attachTimeout > 0) { throw ValidationError("--attach-timeout must be positive") }
+        let workerPath = worker ?? Self.workerBesideExecutable()
+        if attachList.count < flow.nodes.count && access(workerPath, X_OK) != 0 {
+            StandardError.print("chronetix run: no worker executable at \(workerPath) (build chronetix-worker, or pass --worker)")
+            throw ExitCode(69)
+        }
+        let options = FlowRun.Options(
+            attach: attachList,
+            attachTimeout: attachTimeout.map { .nanoseconds(Int64($0 * 1e9)) },
+            workerPath: workerPath,
+            quiet: quiet
+        )
+        let interruptions = Self.catchInterruptions()
+        let status: FlowRun.Status
+        let problems: [String]
+        let summary: RunSummary
+        do {
+            let run = try FlowRun(flow: flow, options: options, startNanoseconds: start)
+            interruptions.board.withLock { $0 = run.board }
+            defer { run.finish() }
+            do {
+                try run.createRings()
+                try run.startBus()
+                try run.spawnWorkers()
+            } catch {
+                StandardError.print("chronetix run: \(error)")
+                throw ExitCode.failure
+            }
+            for node in attachList {
+                print("attach \(node): \(run.attachCommand(for: node))")
+            }
+            if !attachList.isEmpty { fflush(nil) }  // nil: every stream, stdout included
+            (status, problems) = run.run()
+            run.finish()
+            summary = RunSummary(run: run, status: status)
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            StandardError.print("chronetix run: \(error)")
+            throw ExitCode.failure
+        }
+        for problem in problems { StandardError.print("chronetix run: \(problem)") }
+        if !quiet { print(summary.text(), terminator: "") }
+        if let summaryJSON {
+            do {
+                try summary.json().write(to: URL(fileURLWithPath: summaryJSON))
+            } catch {
+                StandardError.print("chronetix run: cannot write the summary to \(summaryJSON): \(error)")
+                throw FlowExit.cannotWrite
+            }
+        }
+        switch status {
+        case .completed: return
+        case .failed: throw ExitCode.failure
+        case .interrupted: throw ExitCode(130)
+        }
+    }
+
+    /// `chronetix-worker` in this executable's directory.
+    static func workerBesideExecutable() -> String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("chronetix-worker").path
+    }
+
+    /// Routes SIGINT and SIGTERM to the run's board (counted there) instead of ending the process; before
+    /// the board exists, an interruption exits with 130 at once.
+    // @unchecked Sendable: `board` is a Mutex; `sources` is written once, by `catchInterruptions`, before
+    // any handler can run, and only keeps the sources alive.
+    final class Interruptions: @unchecked Sendable {
+        let board = Mutex<RunBoard?>(nil)
+        /// The dispatch sources, kept alive for the process's life.
+        var sources: [any DispatchSourceSignal] = []
+    }
+
+    static func catchInterruptions() -> Interruptions {
+        let interruptions = Interruptions()
+        for signal in [SIGINT, SIGTERM] {
+            _ = Foundation.signal(signal, SIG_IGN)  // returns the previous disposition, which nothing restores
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler {
+                interruptions.board.withLock { board in
+                    if let board {
+                        board.interruptions.add(1, ordering: .relaxed)
+                        board.notify()
+                    } else {
+                        Foundation.exit(130)
+                    }
+                }
+            }
+            source.resume()
+            interruptions.sources.append(source)
+        }
+        return interruptions
+    }
+}

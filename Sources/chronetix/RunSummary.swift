@@ -1,0 +1,227 @@
+import ChronetixCore
+import ChronetixRuntime
+import ChronetixSystem
+import Foundation
+import ShmDataPort
+
+/// What a run did, for people (``text()``) and for programs (``json()``, the `--summary-json` file).
+/// `docs/running.md` describes every field.
+struct RunSummary {
+    struct Node {
+        var id: String
+        var kind: String
+        var pid: Int32?
+        var framesIn: UInt64
+        var framesOut: UInt64
+        var errors: UInt64
+        var exit: ChildProcess.Termination?
+        var byHand: Bool
+        var details: StructuredValue
+    }
+
+    struct Edge {
+        /// `SRC/OUT->DST/IN`.
+        var key: String
+        var frames: UInt64
+        var bytes: UInt64
+        var drops: UInt64
+        var duplicates: UInt64
+        var deadlineMisses: UInt64
+        var latency: (p50: UInt64, p95: UInt64, p99: UInt64)
+    }
+
+    var flow: String
+    var status: FlowRun.Status
+    var startup: UInt64?
+    var firstFrame: UInt64?
+    var duration: UInt64
+    var traceParent: String
+    var nodes: [Node] = []
+    var edges: [Edge] = []
+
+    init(run: FlowRun, status: FlowRun.Status) {
+        flow = run.flow.flow
+        self.status = status
+        let start = run.startNanoseconds
+        startup = run.readyNanoseconds > 0 ? run.readyNanoseconds - start : nil
+        duration = (run.endNanoseconds > 0 ? run.endNanoseconds : Clock.monotonicNanoseconds()) - start
+        traceParent = run.traceParent
+        let board = run.board.nodes
+        var firstSinkFrame = UInt64.max
+        var reports: [String: WorkerMessage] = [:]
+        for manifest in run.flow.nodes {
+            let state = board[manifest.id]
+            let report = state?.report
+            if let report { reports[manifest.id] = report }
+            if manifest.outputs.isEmpty, let first = report?.firstFrameNanoseconds, first > 0 {
+                firstSinkFrame = min(firstSinkFrame, first)
+            }
+            nodes.append(
+                Node(
+                    id: manifest.id,
+                    kind: manifest.kind,
+                    pid: report?.pid ?? state?.attachedPID,
+                    framesIn: report?.framesIn ?? 0,
+                    framesOut: report?.framesOut ?? 0,
+                    errors: report?.errors ?? 0,
+                    exit: run.terminations[manifest.id],
+                    byHand: run.options.attach.contains(manifest.id),
+                    details: report?.details ?? .map([])
+                )
+            )
+        }
+        firstFrame = firstSinkFrame == .max ? nil : firstSinkFrame - start
+        for edge in run.flow.routes.edges {
+            let status = run.ringStatuses[edge.id]
+            for (slot, target) in edge.to.enumerated() {
+                let input = reports[target.node]?.inputs.first { $0.edge == edge.id && $0.slot == slot }
+                let consumer = status.flatMap { slot < $0.consumers.count ? $0.consumers[slot] : nil }
+                edges.append(
+                    Edge(
+                        key: "\(edge.from)->\(target)",
+                        frames: input?.frames ?? consumer?.readFrames ?? 0,
+                        bytes: input?.bytes ?? 0,
+                        drops: consumer?.drops ?? 0,
+                        duplicates: input?.duplicates ?? consumer?.duplicates ?? 0,
+                        deadlineMisses: input?.deadlineMisses ?? 0,
+                        latency: (input?.latencyP50 ?? 0, input?.latencyP95 ?? 0, input?.latencyP99 ?? 0)
+                    )
+                )
+            }
+        }
+    }
+
+    // MARK: - For people
+
+    func text() -> String {
+        var lines: [String] = []
+        let seconds = Double(duration) / 1e9
+        lines.append(
+            "flow \(flow): \(status.rawValue) in \(Self.milliseconds(duration))"
+                + (startup.map { "; all nodes ready after \(Self.milliseconds($0))" } ?? "")
+                + (firstFrame.map { ", first frame at a sink after \(Self.milliseconds($0))" } ?? "")
+        )
+        lines.append("")
+        var table = [["node", "kind", "pid", "frames in", "frames out", "errors", "exit"]]
+        for node in nodes {
+            table.append([
+                node.id, node.kind, node.pid.map { "\($0)" } ?? "-", "\(node.framesIn)", "\(node.framesOut)",
+                "\(node.errors)", node.exit.map(Self.exitText) ?? (node.byHand ? "by hand" : "-"),
+            ])
+        }
+        lines += Self.render(table, rightAligned: [2, 3, 4, 5])
+        lines.append("")
+        var edgeTable = [["edge", "frames", "MB", "frames/s", "drops", "dups", "late", "p50", "p95", "p99"]]
+        for edge in edges {
+            edgeTable.append([
+                edge.key, "\(edge.frames)", String(format: "%.1f", Double(edge.bytes) / 1e6),
+                seconds > 0 ? String(format: "%.0f", Double(edge.frames) / seconds) : "-",
+                "\(edge.drops)", "\(edge.duplicates)", "\(edge.deadlineMisses)",
+                Self.latencyText(edge.latency.p50), Self.latencyText(edge.latency.p95), Self.latencyText(edge.latency.p99),
+            ])
+        }
+        lines += Self.render(edgeTable, rightAligned: Array(1...9))
+        for node in nodes {
+            guard case .map(let entries) = node.details, !entries.isEmpty else { continue }
+            lines.append("")
+            lines.append("\(node.id) (\(node.kind)): " + entries.map { "\($0.key) \(Self.valueText($0.value))" }.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func render(_ rows: [[String]], rightAligned: [Int]) -> [String] {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                let pad = String(repeating: " ", count: widths[column] - cell.count)
+                return rightAligned.contains(column) ? pad + cell : cell + pad
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+    }
+
+    private static func milliseconds(_ nanoseconds: UInt64) -> String {
+        String(format: "%.1f ms", Double(nanoseconds) / 1e6)
+    }
+
+    private static func latencyText(_ nanoseconds: UInt64) -> String {
+        if nanoseconds == 0 { return "-" }
+        if nanoseconds < 10_000 { return "\(nanoseconds) ns" }
+        if nanoseconds < 10_000_000 { return String(format: "%.1f µs", Double(nanoseconds) / 1e3) }
+        return String(format: "%.1f ms", Double(nanoseconds) / 1e6)
+    }
+
+    private static func exitText(_ termination: ChildProcess.Termination) -> String {
+        switch termination {
+        case .exited(let status): "\(status)"
+        case .signaled(let signal): "signal \(signal)"
+        }
+    }
+
+    private static func valueText(_ value: StructuredValue) -> String {
+        switch value {
+        case .string(let text): text
+        case .double(let number): String(format: "%.6g", number)
+        default: JSONText.write(value, style: .compact)
+        }
+    }
+
+    // MARK: - For programs
+
+    func json() throws -> Data {
+        var nodeMap: [StructuredValue.Entry] = []
+        for node in nodes {
+            var exit: StructuredValue = .null
+            switch node.exit {
+            case .exited(let status)?: exit = .integer(Int64(status))
+            case .signaled(let signal)?: exit = .string("signal \(signal)")
+            case nil: break
+            }
+            nodeMap.append(
+                .init(
+                    node.id,
+                    .map([
+                        .init("kind", .string(node.kind)),
+                        .init("pid", node.pid.map { .integer(Int64($0)) } ?? .null),
+                        .init("frames_in", .integer(Int64(clamping: node.framesIn))),
+                        .init("frames_out", .integer(Int64(clamping: node.framesOut))),
+                        .init("errors", .integer(Int64(clamping: node.errors))),
+                        .init("restarts", .integer(0)),
+                        .init("exit", exit),
+                        .init("report", node.details),
+                    ])
+                )
+            )
+        }
+        let edgeMap = edges.map { edge in
+            StructuredValue.Entry(
+                edge.key,
+                .map([
+                    .init("frames", .integer(Int64(clamping: edge.frames))),
+                    .init("bytes", .integer(Int64(clamping: edge.bytes))),
+                    .init("drops", .integer(Int64(clamping: edge.drops))),
+                    .init("duplicates", .integer(Int64(clamping: edge.duplicates))),
+                    .init("deadline_misses", .integer(Int64(clamping: edge.deadlineMisses))),
+                    .init(
+                        "latency_ns",
+                        .map([
+                            .init("p50", .integer(Int64(clamping: edge.latency.p50))),
+                            .init("p95", .integer(Int64(clamping: edge.latency.p95))),
+                            .init("p99", .integer(Int64(clamping: edge.latency.p99))),
+                        ])
+                    ),
+                ])
+            )
+        }
+        let document: StructuredValue = .map([
+            .init("flow", .string(flow)),
+            .init("status", .string(status.rawValue)),
+            .init("trace_parent", .string(traceParent)),
+            .init("startup_ns", startup.map { .integer(Int64(clamping: $0)) } ?? .null),
+            .init("first_frame_ns", firstFrame.map { .integer(Int64(clamping: $0)) } ?? .null),
+            .init("duration_ns", .integer(Int64(clamping: duration))),
+            .init("nodes", .map(nodeMap)),
+            .init("edges", .map(edgeMap)),
+        ])
+        return Data((JSONText.write(document) + "\n").utf8)
+    }
+}
