@@ -97,6 +97,8 @@ final class NodeRunner {
             produced &+= 1
             do {
                 guard try node.produce(into: &out) else { break }
+            } catch is SourceStopped {
+                break
             } catch {
                 try session.handle(error, frame: produced - 1)
             }
@@ -268,7 +270,7 @@ extension WorkerSession {
     /// Applies the node's error policy to an error from its code: `propagate` rethrows (the node fails),
     /// `skip-frame` and `use-default` count it and go on (the caller emits the default frame).
     func handle(_ error: any Error, frame: UInt64?) throws {
-        if error is WorkerAbort { throw error }
+        if error is WorkerAbort || error is SourceStopped { throw error }
         guard node.onError != .propagate else { throw error }
         errors &+= 1
         if errors <= 10 {

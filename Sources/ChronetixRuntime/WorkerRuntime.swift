@@ -67,6 +67,9 @@ public enum WorkerRuntime {
     }
 }
 
+/// Thrown out of a source's blocked `emit` when the run stops: the frame is not made.
+struct SourceStopped: Error {}
+
 /// One attached worker's run.
 final class WorkerSession {
     let client: BusClient
@@ -157,6 +160,7 @@ final class WorkerSession {
     /// Called while an output waits for room: services the bus. A stopping source gives up its frame.
     private func serviceWhileBlocked() throws {
         try service()
+        if isStopping && node.inputs.isEmpty { throw SourceStopped() }
     }
 
     /// Waits up to `milliseconds` for a command.

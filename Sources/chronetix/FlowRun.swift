@@ -173,18 +173,27 @@ final class FlowRun {
 
     // MARK: - Running
 
-    /// Waits until every node is ready, then starts the flow and waits for its end.
+    /// Waits until every node is ready, then starts the flow and waits for its end. A failure or an
+    /// interruption stops the sources (before or after the start), and the run still waits for every node
+    /// to drain and report, for at most 5 s.
     func run() -> (Status, [String]) {
         var problems: [String] = []
+        var status = Status.completed
         // 1. Every node attached and ready.
         let attachDeadline = options.attachTimeout.map { startNanoseconds + Self.nanoseconds($0) }
         let spawnDeadline = startNanoseconds + 30_000_000_000
-        while true {
-            reapChildren(beforeReport: true)
+        while status == .completed {
+            reapChildren()
             let nodes = board.nodes
             problems = failures(nodes)
-            if !problems.isEmpty { return (stop(.failed), problems) }
-            if board.interruptions.load(ordering: .relaxed) > 0 { return (stop(.interrupted), []) }
+            if !problems.isEmpty {
+                status = .failed
+                break
+            }
+            if board.interruptions.load(ordering: .relaxed) > 0 {
+                status = .interrupted
+                break
+            }
             if nodes.values.allSatisfy(\.isReady) { break }
             let now = Clock.monotonicNanoseconds()
             for (id, node) in nodes where !node.isReady {
@@ -195,52 +204,67 @@ final class FlowRun {
                     problems.append("node \(id) was not ready 30 s after its worker started")
                 }
             }
-            if !problems.isEmpty { return (stop(.failed), problems) }
+            if !problems.isEmpty {
+                status = .failed
+                break
+            }
             board.wait(milliseconds: 10)
         }
-        readyNanoseconds = Clock.monotonicNanoseconds()
-        publish(.start)
+        if status == .completed {
+            readyNanoseconds = Clock.monotonicNanoseconds()
+            publish(.start)
+        }
         // 2. Every node reported (or the run is stopped).
-        var status = Status.completed
-        var stopSent = false
         var stopDeadline: UInt64 = .max
+        var retired: Set<String> = []
         while true {
-            reapChildren(beforeReport: false)
+            reapChildren()
             let nodes = board.nodes
             let found = failures(nodes)
             if !found.isEmpty && status != .failed {
                 problems = found
                 status = .failed
             }
+            // A failed node reads no more: its places in its input rings are retired, so that the nodes
+            // feeding it are not held up waiting for room it will never release.
+            for id in found.isEmpty ? [] : nodes.keys.filter({ nodes[$0]?.failure != nil || terminations[$0] != nil }) where !retired.contains(id) {
+                retired.insert(id)
+                retireInputs(of: id)
+            }
             if board.interruptions.load(ordering: .relaxed) > 0 && status == .completed { status = .interrupted }
-            if status != .completed && !stopSent {
+            if status != .completed && stopDeadline == .max {
                 publish(.stop)
-                stopSent = true
                 stopDeadline = Clock.monotonicNanoseconds() + 5_000_000_000
             }
             if board.interruptions.load(ordering: .relaxed) > 1 { break }  // a second Ctrl-C: no more waiting
-            let finished = nodes.allSatisfy { id, node in node.report != nil || node.failure != nil || terminations[id] != nil }
+            let finished = nodes.allSatisfy { id, node in
+                node.report != nil || node.failure != nil || terminations[id] != nil
+                    || (node.attachedPID == nil && status != .completed)
+            }
             if finished { break }
             if Clock.monotonicNanoseconds() > stopDeadline {
-                problems.append("nodes still running 5 s after the stop: \(nodes.filter { $0.value.report == nil }.keys.sorted().joined(separator: ", "))")
+                let running = nodes.filter { $0.value.report == nil && $0.value.attachedPID != nil }.keys.sorted()
+                problems.append("nodes still running 5 s after the stop: \(running.joined(separator: ", "))")
                 break
             }
             board.wait(milliseconds: 10)
         }
         endNanoseconds = Clock.monotonicNanoseconds()
         waitForChildren(timeoutNanoseconds: 2_000_000_000)
-        for (id, termination) in terminations where termination != .exited(0) && status == .completed {
+        for (id, termination) in terminations.sorted(by: { $0.key < $1.key }) where termination != .exited(0) && status == .completed {
             problems.append("the worker of node \(id) ended with \(termination)")
             status = .failed
         }
         return (status, problems)
     }
 
-    /// Asks every source to stop; returns `status`.
-    private func stop(_ status: Status) -> Status {
-        publish(.stop)
-        endNanoseconds = Clock.monotonicNanoseconds()
-        return status
+    /// Retires `node`'s consumer slots in the rings it reads.
+    private func retireInputs(of node: String) {
+        for edge in flow.routes.edges {
+            for (slot, target) in edge.to.enumerated() where target.node == node {
+                rings[edge.id]?.segment?.retireConsumer(slot)
+            }
+        }
     }
 
     private func publish(_ command: ControlCommand) {
@@ -263,7 +287,7 @@ final class FlowRun {
         return lines
     }
 
-    private func reapChildren(beforeReport: Bool) {
+    private func reapChildren() {
         for (id, child) in children where terminations[id] == nil {
             if let termination = try? child.poll() { terminations[id] = termination }
         }
@@ -273,7 +297,7 @@ final class FlowRun {
     private func waitForChildren(timeoutNanoseconds: UInt64) {
         let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
         while children.keys.contains(where: { terminations[$0] == nil }) && Clock.monotonicNanoseconds() < deadline {
-            reapChildren(beforeReport: false)
+            reapChildren()
             board.wait(milliseconds: 2)
         }
         for (id, child) in children where terminations[id] == nil {
@@ -281,7 +305,7 @@ final class FlowRun {
         }
         let killDeadline = Clock.monotonicNanoseconds() + 1_000_000_000
         while children.keys.contains(where: { terminations[$0] == nil }) && Clock.monotonicNanoseconds() < killDeadline {
-            reapChildren(beforeReport: false)
+            reapChildren()
             board.wait(milliseconds: 5)
         }
         for (id, child) in children where terminations[id] == nil {

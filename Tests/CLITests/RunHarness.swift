@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+
+/// A finished `chronetix run`: its status, output and `--summary-json` document.
+struct FlowRunResult {
+    var status: Int32
+    var output: String
+    var standardError: String
+    var summary: [String: Any]
+
+    func node(_ id: String) -> [String: Any] {
+        ((summary["nodes"] as? [String: Any])?[id] as? [String: Any]) ?? [:]
+    }
+
+    func edge(_ key: String) -> [String: Any] {
+        ((summary["edges"] as? [String: Any])?[key] as? [String: Any]) ?? [:]
+    }
+
+    /// Runs `chronetix run ARGUMENTS --summary-json …` to its end and checks that nothing of flow `flow`
+    /// is left behind.
+    static func run(_ arguments: [String], flow: String, expectSummary: Bool = true) throws -> FlowRunResult {
+        let coordinator = try RunningCoordinator(arguments: arguments, flow: flow)
+        return try coordinator.finish(expectSummary: expectSummary)
+    }
+}
+
+/// A `chronetix run` started in the background, whose standard output can be read line by line while it
+/// runs (the attach commands).
+final class RunningCoordinator: @unchecked Sendable {
+    let flow: String
+    let summaryPath: String
+    private let process = Process()
+    private let output = Pipe()
+    private let error = Pipe()
+    private let lock = NSLock()
+    private var outputText = ""
+    private var errorText = ""
+    private let done = DispatchGroup()
+
+    var pid: Int32 { process.processIdentifier }
+
+    init(arguments: [String], flow: String) throws {
+        self.flow = flow
+        summaryPath = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-summary-\(UUID()).json").path
+        process.executableURL = CommandRunner.binaryDirectory.appendingPathComponent("chronetix")
+        process.arguments = ["run"] + arguments + ["--summary-json", summaryPath]
+        process.currentDirectoryURL = CommandRunner.repositoryRoot
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        for (pipe, isOutput) in [(output, true), (error, false)] {
+            done.enter()
+            DispatchQueue.global().async { [self] in
+                let handle = pipe.fileHandleForReading
+                while case let data = handle.availableData, !data.isEmpty {
+                    lock.lock()
+                    if isOutput { outputText += String(decoding: data, as: UTF8.self) } else { errorText += String(decoding: data, as: UTF8.self) }
+                    lock.unlock()
+                }
+                done.leave()
+            }
+        }
+    }
+
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: summaryPath)
+    }
+
+    /// Waits for a line of standard output containing `text`.
+    @discardableResult
+    func waitForLine(containing text: String, timeout: Double) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            lock.lock()
+            let lines = outputText.split(separator: "\n").map(String.init)
+            lock.unlock()
+            if text.isEmpty { return "" }
+            if let line = lines.first(where: { $0.contains(text) }) { return line }
+            Thread.sleep(forTimeInterval: 0.01)
+        } while Date() < deadline
+        throw HarnessError("no line containing \"\(text)\" within \(timeout) s; stderr: \(errorText)")
+    }
+
+    /// Waits for the coordinator to exit (at most 60 s), then checks that the run left nothing behind.
+    func finish(expectSummary: Bool = true) throws -> FlowRunResult {
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if process.isRunning {
+            process.interrupt()
+            Thread.sleep(forTimeInterval: 2)
+            process.terminate()
+            throw HarnessError("chronetix run did not end within 60 s")
+        }
+        process.waitUntilExit()
+        done.wait()
+        var summary: [String: Any] = [:]
+        if expectSummary {
+            let data = try Data(contentsOf: URL(fileURLWithPath: summaryPath))
+            summary = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        }
+        try Leftovers.check(flow: flow)
+        lock.lock()
+        defer { lock.unlock() }
+        return FlowRunResult(status: process.terminationStatus, output: outputText, standardError: errorText, summary: summary)
+    }
+}
+
+/// A process started in the background (a worker attached by hand).
+final class BackgroundProcess {
+    private let process = Process()
+
+    init(executable: String, arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Waits for the exit (at most 60 s; then kills it and reports -1).
+    func wait() -> Int32 {
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            return -1
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// What a run of flow `flow` may not leave behind: ring segments (`/dev/shm/chronetix.<flow>-…`), its run
+/// directory (`$TMPDIR/chronetix-<flow>-…`), worker processes attached to it.
+enum Leftovers {
+    static func check(flow: String) throws {
+        let segments = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix("chronetix.\(flow)-") }
+        #expect(segments.isEmpty, "ring segments left behind: \(segments)")
+        let temporary = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let directories = try FileManager.default.contentsOfDirectory(atPath: temporary).filter { $0.hasPrefix("chronetix-\(flow)-") }
+        #expect(directories.isEmpty, "run directories left behind: \(directories)")
+        var workers: [String] = []
+        for entry in try FileManager.default.contentsOfDirectory(atPath: "/proc") where Int(entry) != nil {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            if command.contains("chronetix-worker") && command.contains("chronetix-\(flow)-") { workers.append("\(entry): \(command)") }
+        }
+        #expect(workers.isEmpty, "workers left running: \(workers)")
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
