@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# The main job: build chronetix and put a real example flow through it. Until flows can run (the
-# coordinator and workers are not built yet), that means checking, compiling and drawing the flow.
-#   scripts/main-job.sh [FLOW_FILE]      (default examples/sensor-chain.yaml)
+# The main job: build chronetix and chronetix-worker (release) and run a real example flow end to end: one
+# worker process per node, shared-memory rings between them, the summary at the end.
+#   scripts/main-job.sh [FLOW_FILE]      (default examples/sensor-chain.yaml: sine -> scale -> stats, 3 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 flow="${1:-examples/sensor-chain.yaml}"
 scripts/setup.sh
-swift build --product chronetix
-bin="$(swift build --show-bin-path)/chronetix"
+swift build -c release --product chronetix
+swift build -c release --product chronetix-worker
+bin="$(swift build -c release --show-bin-path)/chronetix"
 
 echo "== chronetix validate $flow"
 "$bin" validate "$flow"
 echo
-echo "== chronetix graph --format mermaid $flow"
-"$bin" graph --format mermaid "$flow"
+echo "== chronetix run $flow --summary-json /tmp/chronetix-summary.json"
+"$bin" run "$flow" --summary-json /tmp/chronetix-summary.json
 echo
-echo "== chronetix compile $flow (first 40 lines of $("$bin" compile "$flow" | wc -l))"
-"$bin" compile "$flow" | head -n 40
+echo "== /tmp/chronetix-summary.json (first 30 lines)"
+head -n 30 /tmp/chronetix-summary.json

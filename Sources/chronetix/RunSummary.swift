@@ -34,6 +34,7 @@ struct RunSummary {
     var status: FlowRun.Status
     var startup: UInt64?
     var firstFrame: UInt64?
+    var lastFrame: UInt64?
     var duration: UInt64
     var traceParent: String
     var nodes: [Node] = []
@@ -48,6 +49,7 @@ struct RunSummary {
         traceParent = run.traceParent
         let board = run.board.nodes
         var firstSinkFrame = UInt64.max
+        var lastSinkFrame: UInt64 = 0
         var reports: [String: WorkerMessage] = [:]
         for manifest in run.flow.nodes {
             let state = board[manifest.id]
@@ -55,6 +57,7 @@ struct RunSummary {
             if let report { reports[manifest.id] = report }
             if manifest.outputs.isEmpty, let first = report?.firstFrameNanoseconds, first > 0 {
                 firstSinkFrame = min(firstSinkFrame, first)
+                lastSinkFrame = max(lastSinkFrame, report?.lastFrameNanoseconds ?? 0)
             }
             nodes.append(
                 Node(
@@ -71,6 +74,7 @@ struct RunSummary {
             )
         }
         firstFrame = firstSinkFrame == .max ? nil : firstSinkFrame - start
+        lastFrame = lastSinkFrame == 0 ? nil : lastSinkFrame - start
         for edge in run.flow.routes.edges {
             let status = run.ringStatuses[edge.id]
             for (slot, target) in edge.to.enumerated() {
@@ -218,6 +222,7 @@ struct RunSummary {
             .init("trace_parent", .string(traceParent)),
             .init("startup_ns", startup.map { .integer(Int64(clamping: $0)) } ?? .null),
             .init("first_frame_ns", firstFrame.map { .integer(Int64(clamping: $0)) } ?? .null),
+            .init("last_frame_ns", lastFrame.map { .integer(Int64(clamping: $0)) } ?? .null),
             .init("duration_ns", .integer(Int64(clamping: duration))),
             .init("nodes", .map(nodeMap)),
             .init("edges", .map(edgeMap)),
