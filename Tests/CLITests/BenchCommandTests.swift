@@ -72,7 +72,7 @@ import Testing
         #expect(Set(report.keys) == ["results", "machine", "build"])
         let results = try #require(report["results"] as? [[String: Any]])
         let tests = results.map { $0["test"] as? String ?? "?" }
-        #expect(tests == ["publish", "publish-batched", "request-reply-host", "request-reply"])
+        #expect(tests == ["publish", "publish-batched", "publish-thread", "request-reply-host", "request-reply"])
         let fields: Set<String> = ["test", "payload", "subscribers", "messages", "seconds", "messages_per_second"]
         for entry in results {
             let test = entry["test"] as? String ?? "?"
