@@ -115,9 +115,7 @@ final class WorkerSession {
             return fail("\(error)", output: output)
         }
         do {
-            var ready = WorkerMessage(kind: .ready, node: node.id, pid: FileSystem.currentProcessID())
-            ready.details = .map([])
-            try send(ready)
+            try send(WorkerMessage(kind: .ready, node: node.id, pid: FileSystem.currentProcessID()))
         } catch {
             return fail("the coordinator did not take the ready message: \(error)", output: output)
         }

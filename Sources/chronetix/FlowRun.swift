@@ -23,7 +23,6 @@ final class FlowRun {
         var attach: [String] = []
         var attachTimeout: Duration?
         var workerPath: String
-        var quiet = false
     }
 
     let flow: CompiledFlow

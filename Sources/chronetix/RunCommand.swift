@@ -64,8 +64,7 @@ struct Run: ParsableCommand {
         let options = FlowRun.Options(
             attach: attachList,
             attachTimeout: attachTimeout.map { .nanoseconds(Int64($0 * 1e9)) },
-            workerPath: workerPath,
-            quiet: quiet
+            workerPath: workerPath
         )
         let interruptions = Self.catchInterruptions()
         let status: FlowRun.Status
