@@ -168,7 +168,7 @@ public final class BusClient {
         } catch {
             throw BusError(.systemCall, "cannot connect to the bus at \(configuration.socketPath): \(error)")
         }
-        busyPoll = Self.nanoseconds(configuration.busyPoll)
+        busyPoll = Clock.nanoseconds(configuration.busyPoll)
         let provisionalLimit = 1 << 20
         reader = FrameReader(maxFrameBytes: provisionalLimit + BusServerLoop.routingOverhead)
         outbound = OutboundBuffer(maxFrameBytes: provisionalLimit)
@@ -187,8 +187,8 @@ public final class BusClient {
         let hello = configuration.hello
         try outbound.appendFrame { writer in BusWire.writeHello(hello, into: &writer) }
         // The hello may fail to write when the host refused at once (a stranger's user id): read on.
-        try? flushBlocking(deadline: now + Self.nanoseconds(configuration.handshakeTimeout))
-        let deadline = now + Self.nanoseconds(configuration.handshakeTimeout)
+        try? flushBlocking(deadline: now + Clock.nanoseconds(configuration.handshakeTimeout))
+        let deadline = now + Clock.nanoseconds(configuration.handshakeTimeout)
         while true {
             guard let inbound = try nextInbound(deadline: deadline, duringHandshake: true) else {
                 throw BusError(.timedOut, "no welcome from the bus at \(configuration.socketPath) within the handshake timeout")
@@ -323,7 +323,7 @@ public final class BusClient {
     }
 
     private func awaitAck(_ correlation: UInt64, timeout: Duration) throws(BusError) {
-        let deadline = Clock.monotonicNanoseconds() + Self.nanoseconds(timeout)
+        let deadline = Clock.monotonicNanoseconds() + Clock.nanoseconds(timeout)
         try flushBlocking(deadline: deadline)
         while let inbound = try nextInbound(deadline: deadline) {
             switch inbound {
@@ -352,7 +352,7 @@ public final class BusClient {
             throw BusError(.invalidTopic, "topic \"\(envelope.topic)\" \(problem)")
         }
         let correlation = takeCorrelation()
-        let timeoutNanoseconds = Self.nanoseconds(timeout)
+        let timeoutNanoseconds = Clock.nanoseconds(timeout)
         try enqueue { writer in
             BusWire.writeEnvelopeMessage(.request, correlation, timeoutNanoseconds, envelope: envelope, into: &writer)
         }
@@ -425,7 +425,7 @@ public final class BusClient {
             return event
         }
         try checkOpen()
-        let deadline = timeout.map { Clock.monotonicNanoseconds() + Self.nanoseconds($0) }
+        let deadline = timeout.map { Clock.monotonicNanoseconds() + Clock.nanoseconds($0) }
         if !outbound.isEmpty { try flushBlocking(deadline: deadline ?? Clock.monotonicNanoseconds() + silenceLimit) }
         while let inbound = try nextInbound(deadline: deadline) {
             if case .event(let event) = inbound { return event }
@@ -493,7 +493,7 @@ public final class BusClient {
             let now = Clock.monotonicNanoseconds()
             guard now < deadline else { throw BusError(.timedOut, "the bus took no bytes before the deadline") }
             try watchWritable(true)
-            _ = try waitForEvents(milliseconds: Self.milliseconds(until: deadline, from: now))
+            _ = try waitForEvents(milliseconds: Clock.epollMilliseconds(from: now, until: deadline))
         }
     }
 
@@ -551,7 +551,7 @@ public final class BusClient {
                 : min(writer == nil ? lastSent + heartbeatInterval : UInt64.max, lastReceived + silenceLimit)
             if let deadline { wait = min(wait, deadline) }
             try watchWritable(false)
-            _ = try waitForEvents(milliseconds: Self.milliseconds(until: wait, from: now))
+            _ = try waitForEvents(milliseconds: Clock.epollMilliseconds(from: now, until: wait))
         }
     }
 
@@ -623,15 +623,4 @@ public final class BusClient {
         return error
     }
 
-    static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
-    }
-
-    private static func milliseconds(until deadline: UInt64, from now: UInt64) -> Int32 {
-        guard deadline > now else { return 0 }
-        if deadline == UInt64.max { return -1 }
-        return Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
-    }
 }

@@ -122,11 +122,11 @@ final class BusServerLoop {
         logger = configuration.logger
         logger[metadataKey: "bus"] = "\(configuration.socketPath)"
         limits = CBORLimits(maxBytes: configuration.maxMessageBytes + Self.routingOverhead)
-        heartbeatInterval = Self.nanoseconds(configuration.heartbeatInterval)
+        heartbeatInterval = Clock.nanoseconds(configuration.heartbeatInterval)
         silenceLimit = heartbeatInterval * UInt64(max(configuration.heartbeatMisses, 1))
-        helloTimeout = Self.nanoseconds(configuration.helloTimeout)
-        stallTimeout = Self.nanoseconds(configuration.stallTimeout)
-        maxRequestTimeout = Self.nanoseconds(configuration.maxRequestTimeout)
+        helloTimeout = Clock.nanoseconds(configuration.helloTimeout)
+        stallTimeout = Clock.nanoseconds(configuration.stallTimeout)
+        maxRequestTimeout = Clock.nanoseconds(configuration.maxRequestTimeout)
         topicScratch.reserveCapacity(Topic.maxLength)
         guard configuration.maxMessageBytes > 0, configuration.maxMessageBytes <= 1 << 30 else {
             throw BusError(.invalidConfiguration, "maxMessageBytes must be in 1...1 GiB")
@@ -164,7 +164,7 @@ final class BusServerLoop {
     func run(server: BusServer) throws(BusError) {
         logger.debug("bus listening", metadata: ["token-bytes": "\(configuration.token.utf8.count)"])
         defer { shutDown(server: server) }
-        let busyPoll = BusClient.nanoseconds(configuration.busyPoll)
+        let busyPoll = Clock.nanoseconds(configuration.busyPoll)
         var lastActive: UInt64 = 0
         while !isStopping {
             let now = Clock.monotonicNanoseconds()
@@ -928,12 +928,6 @@ final class BusServerLoop {
     // MARK: - Helpers
 
     private static let nameTooLong: Int32 = 36  // ENAMETOOLONG on Linux
-
-    private static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
-    }
 
     private static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

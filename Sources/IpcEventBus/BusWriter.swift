@@ -162,7 +162,7 @@ final class BusWriter: @unchecked Sendable {
     private func waitForProgress(until deadline: UInt64, what: String) throws(BusError) {
         let now = Clock.monotonicNanoseconds()
         guard now < deadline else { throw BusError(.timedOut, what) }
-        let milliseconds = Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
+        let milliseconds = Clock.epollMilliseconds(from: now, until: deadline)
         do {
             if try progressEpoll.wait(timeoutMilliseconds: milliseconds) > 0 { progress.drain() }
         } catch {
@@ -216,7 +216,7 @@ final class BusWriter: @unchecked Sendable {
                     guard watch(writable: true) else { return }
                     isWatchingWritable = true
                 }
-                guard sleep(milliseconds: Self.milliseconds(from: now, until: lastSent + silenceLimit)) else { return }
+                guard sleep(milliseconds: Clock.epollMilliseconds(from: now, until: lastSent + silenceLimit)) else { return }
                 continue
             }
             if isWatchingWritable {
@@ -233,7 +233,7 @@ final class BusWriter: @unchecked Sendable {
                 CPU.yield()
                 continue
             }
-            guard sleep(milliseconds: Self.milliseconds(from: now, until: lastSent + heartbeatInterval)) else { return }
+            guard sleep(milliseconds: Clock.epollMilliseconds(from: now, until: lastSent + heartbeatInterval)) else { return }
             lock.withLock { state.writerIsAsleep = false }
             pollUntil = Clock.monotonicNanoseconds() + busyPoll
         }
@@ -270,8 +270,4 @@ final class BusWriter: @unchecked Sendable {
         if tellCaller { progress.notify() }
     }
 
-    private static func milliseconds(from now: UInt64, until deadline: UInt64) -> Int32 {
-        guard deadline > now else { return 0 }
-        return Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
-    }
 }

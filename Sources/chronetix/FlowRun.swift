@@ -179,12 +179,12 @@ final class FlowRun {
         var problems: [String] = []
         var status = Status.completed
         // 1. Every node attached and ready.
-        let attachDeadline = options.attachTimeout.map { startNanoseconds + Self.nanoseconds($0) }
+        let attachDeadline = options.attachTimeout.map { startNanoseconds + Clock.nanoseconds($0) }
         let spawnDeadline = startNanoseconds + 30_000_000_000
         while status == .completed {
             reapChildren()
             let nodes = board.nodes
-            problems = failures(nodes)
+            problems = failures(nodes).lines
             if !problems.isEmpty {
                 status = .failed
                 break
@@ -220,14 +220,13 @@ final class FlowRun {
             reapChildren()
             let nodes = board.nodes
             let found = failures(nodes)
-            if !found.isEmpty && status != .failed {
-                problems = found
+            if !found.lines.isEmpty && status != .failed {
+                problems = found.lines
                 status = .failed
             }
             // A failed node reads no more: its places in its input rings are retired, so that the nodes
             // feeding it are not held up waiting for room it will never release.
-            for id in found.isEmpty ? [] : nodes.keys.filter({ nodes[$0]?.failure != nil || terminations[$0] != nil }) where !retired.contains(id) {
-                retired.insert(id)
+            for id in found.nodes where retired.insert(id).inserted {
                 retireInputs(of: id)
             }
             if board.interruptions.load(ordering: .relaxed) > 0 && status == .completed { status = .interrupted }
@@ -270,8 +269,9 @@ final class FlowRun {
         server?.publish(Envelope(id: 0, topic: Topics.control(flow: flow.flow), payload: Array(command.rawValue.utf8)))
     }
 
-    /// Failures seen so far, one line per node.
-    private func failures(_ nodes: [String: RunBoard.Node]) -> [String] {
+    /// Failures seen so far: the failed nodes, and one line per node for people.
+    private func failures(_ nodes: [String: RunBoard.Node]) -> (nodes: [String], lines: [String]) {
+        var failed: [String] = []
         var lines: [String] = []
         for node in flow.nodes {
             guard let state = nodes[node.id] else { continue }
@@ -281,9 +281,12 @@ final class FlowRun {
                 lines.append("node \(node.id) disconnected before it reported (\(detached))")
             } else if state.report == nil, let termination = terminations[node.id] {
                 lines.append("the worker of node \(node.id) ended (\(termination)) before it reported")
+            } else {
+                continue
             }
+            failed.append(node.id)
         }
-        return lines
+        return (failed, lines)
     }
 
     private func reapChildren() {
@@ -378,10 +381,6 @@ final class FlowRun {
         return result
     }
 
-    static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
-    }
 }
 
 /// A run that could not be set up or carried out; the message is for people.
