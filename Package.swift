@@ -139,6 +139,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ChronetixNodesTests", dependencies: ["ChronetixCore", "ChronetixNodes"]),
+        .testTarget(name: "ChronetixRuntimeTests", dependencies: ["ChronetixRuntime"]),
         .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR", "ChronetixTestSupport"]),
         .testTarget(
             name: "FlowAdapterTests",

@@ -5,6 +5,7 @@
 #include "CChronetix.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
@@ -188,10 +189,17 @@ int cx_eventfd(void) {
 
 // MARK: - Child processes
 
-int cx_spawn(const char *path, char *const argv[], char *const envp[], int new_group, int32_t *pid) {
+int cx_spawn(const char *path, char *const argv[], char *const envp[], int new_group,
+             int stdin_fd, int stdout_fd, int stderr_fd, const char *cwd, int search_path, int32_t *pid) {
     posix_spawnattr_t attributes;
     int rc = posix_spawnattr_init(&attributes);
     if (rc != 0) return rc;
+    posix_spawn_file_actions_t actions;
+    rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) {
+        posix_spawnattr_destroy(&attributes);
+        return rc;
+    }
     sigset_t defaults, empty;
     sigemptyset(&defaults);
     sigaddset(&defaults, SIGINT);
@@ -205,11 +213,24 @@ int cx_spawn(const char *path, char *const argv[], char *const envp[], int new_g
     if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &defaults);
     if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &empty);
     if (rc == 0 && new_group) rc = posix_spawnattr_setpgroup(&attributes, 0);
+    // dup2 clears FD_CLOEXEC on the target, so close-on-exec pipe ends arrive open as 0, 1 and 2.
+    if (rc == 0 && stdin_fd >= 0) rc = posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+    if (rc == 0 && stdout_fd >= 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    if (rc == 0 && stderr_fd >= 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
     pid_t child = 0;
-    if (rc == 0) rc = posix_spawn(&child, path, NULL, &attributes, argv, envp);
+    if (rc == 0) {
+        rc = search_path ? posix_spawnp(&child, path, &actions, &attributes, argv, envp)
+                         : posix_spawn(&child, path, &actions, &attributes, argv, envp);
+    }
+    posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
     if (rc == 0) *pid = (int32_t)child;
     return rc;
+}
+
+int cx_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
 }
 
 int cx_wait_child(int32_t pid, int no_hang, int *exited, int *value) {

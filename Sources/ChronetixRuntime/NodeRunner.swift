@@ -12,7 +12,7 @@ final class NodeRunner {
     private let body: () throws -> Void
     private let reportBody: () -> NodeReport
 
-    init(session: WorkerSession, inputs: [InputPort], output: OutputPort?) throws {
+    init(session: WorkerSession, inputs: [InputPort], outputs: [OutputPort]) throws {
         let manifest = session.node
         let context = NodeContext(
             nodeID: manifest.id,
@@ -22,6 +22,8 @@ final class NodeRunner {
             log: session.log
         )
         let config = NodeConfig(node: manifest.id, manifest.config)
+        // Catalogue kinds have at most one output (the compiler checked); `process` nodes have any number.
+        let output = outputs.first
         func source<Node: SourceNode>(_ node: Node) throws -> (() throws -> Void, () -> NodeReport) {
             guard let output else { throw NodeError(manifest.id, "a source needs an output") }
             let box = Box(node)
@@ -50,6 +52,9 @@ final class NodeRunner {
         case "file-writer": (body, reportBody) = sink(try FileWriterNode(config: config, context: context))
         case "log": (body, reportBody) = sink(try LogNode(config: config, context: context))
         case "discard": (body, reportBody) = sink(DiscardNode(config: config, context: context))
+        case "process":
+            let runner = try ProcessRunner(session: session, inputs: inputs, outputs: outputs)
+            (body, reportBody) = ({ try runner.run() }, { runner.report() })
         default: throw NodeError(manifest.id, "this worker has no node of kind \(manifest.kind)")
         }
     }
@@ -155,11 +160,11 @@ final class NodeRunner {
     /// Reads every input until each has ended, handing frames over in arrival order: each turn takes up to
     /// 64 frames from each input that has some, then releases them. When none has a frame, it waits on one
     /// open input (5 ms with one input, 1 ms each in turn with several), servicing the bus between waits.
-    private static func consume(
+    static func consume(
         session: WorkerSession,
         inputs: [InputPort],
         _ handle: (FrameInfo, RawSpan) throws -> Void,
-        afterBatch: () -> Void
+        afterBatch: () throws -> Void
     ) throws {
         var open = inputs.count
         var waitTurn = 0
@@ -192,7 +197,7 @@ final class NodeRunner {
                 }
             }
             if received > 0 {
-                afterBatch()
+                try afterBatch()
                 try session.serviceIfDue(now: Clock.monotonicNanoseconds())
                 continue
             }
@@ -211,7 +216,7 @@ final class NodeRunner {
             case .frame(let frame):
                 try unsafe deliver(frame, from: input, session: session, isSink: isSink, handle)
                 input.consumer.release()
-                afterBatch()
+                try afterBatch()
             case .endOfStream:
                 input.isEnded = true
                 open -= 1

@@ -21,7 +21,8 @@ final class OutputPort {
     let binding: WorkerAssignment.OutputBinding
     private var producer: RingProducer
     /// Called while the ring has no room (every 20 ms): services the bus, throws when the run must end.
-    private let whileWaiting: () throws -> Void
+    /// Replaced when another thread than the session's writes the port (a process node's output reader).
+    var whileWaiting: () throws -> Void
     private let contentCode: UInt8
     private let priority: UInt8
     /// The timestamp of the frame being made (monotonic nanoseconds).
@@ -38,17 +39,27 @@ final class OutputPort {
     }
 
     func emit(capacity: Int, _ body: (inout MutableRawSpan) throws -> Int) throws {
+        try emitBytes(capacity: capacity) { reserved in
+            // Safe: the reservation is valid until commit or abandon, after this closure; the span does not
+            // escape `body`.
+            var span = unsafe MutableRawSpan(_unsafeBytes: reserved)
+            return try body(&span)
+        }
+    }
+
+    /// ``emit(capacity:_:)`` for the runtime's own writers (a process node's output reader, which reads a
+    /// pipe straight into the ring): `body` gets the reserved bytes themselves and must not keep them.
+    @inline(__always)
+    func emitBytes(capacity: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
         var reserved: UnsafeMutableRawBufferPointer?
         while true {
             reserved = try unsafe producer.reserve(capacity: capacity, timeout: .milliseconds(20))
             if unsafe reserved != nil { break }
             try whileWaiting()
         }
-        // Safe: the reservation is valid until commit or abandon, both below; the span does not escape `body`.
-        var span = unsafe MutableRawSpan(_unsafeBytes: reserved!)
         let written: Int
         do {
-            written = try body(&span)
+            written = try unsafe body(reserved!)
         } catch {
             producer.abandonReservation()
             throw error

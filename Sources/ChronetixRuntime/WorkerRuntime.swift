@@ -92,44 +92,41 @@ final class WorkerSession {
 
     func run() -> Int32 {
         var inputs: [InputPort] = []
-        var output: OutputPort?
+        var outputs: [OutputPort] = []
         do {
             for topic in assignment.controlTopics { _ = try client.subscribe(topic) }
             for (index, binding) in assignment.inputs.enumerated() {
                 let type = node.inputs.first(where: { $0.name == binding.port })?.contentType ?? .any
                 inputs.append(try InputPort(binding: binding, index: index, contentType: type))
             }
-            if assignment.outputs.count > 1 {
-                throw WorkerAbort("node kind \(node.kind) has \(assignment.outputs.count) outputs; the runtime supports one")
-            }
-            if let binding = assignment.outputs.first {
-                output = try OutputPort(binding: binding) { [unowned self] in try serviceWhileBlocked() }
+            for binding in assignment.outputs {
+                outputs.append(try OutputPort(binding: binding) { [unowned self] in try serviceWhileBlocked() })
             }
         } catch {
-            return fail("cannot open the node's ports: \(error)", output: output)
+            return fail("cannot open the node's ports: \(error)", outputs: outputs)
         }
         let runner: NodeRunner
         do {
-            runner = try NodeRunner(session: self, inputs: inputs, output: output)
+            runner = try NodeRunner(session: self, inputs: inputs, outputs: outputs)
         } catch {
-            return fail("\(error)", output: output)
+            return fail("\(error)", outputs: outputs)
         }
         do {
             try send(WorkerMessage(kind: .ready, node: node.id, pid: FileSystem.currentProcessID()))
         } catch {
-            return fail("the coordinator did not take the ready message: \(error)", output: output)
+            return fail("the coordinator did not take the ready message: \(error)", outputs: outputs)
         }
         do {
             try runner.run()
         } catch let abort as WorkerAbort {
-            output?.close()
+            for output in outputs { output.close() }
             log(abort.description)
             return WorkerExit.busLost
         } catch {
-            return fail("\(error)", output: output, inputs: inputs, runner: runner)
+            return fail("\(error)", outputs: outputs, inputs: inputs, runner: runner)
         }
         do {
-            try send(report(inputs: inputs, output: output, details: runner.details()))
+            try send(report(inputs: inputs, outputs: outputs, details: runner.details()))
         } catch {
             log("the coordinator did not take the report: \(error)")
             return WorkerExit.busLost
@@ -193,10 +190,10 @@ final class WorkerSession {
 
     // MARK: - Reports
 
-    private func report(inputs: [InputPort], output: OutputPort?, details: StructuredValue) -> WorkerMessage {
+    private func report(inputs: [InputPort], outputs: [OutputPort], details: StructuredValue) -> WorkerMessage {
         var message = WorkerMessage(kind: .report, node: node.id, pid: FileSystem.currentProcessID())
         message.framesIn = inputs.reduce(0) { $0 + $1.frames }
-        message.framesOut = output?.frames ?? 0
+        message.framesOut = outputs.reduce(0) { $0 + $1.frames }
         message.errors = errors
         message.firstFrameNanoseconds = firstFrame
         message.lastFrameNanoseconds = lastFrame
@@ -205,11 +202,11 @@ final class WorkerSession {
         return message
     }
 
-    private func fail(_ text: String, output: OutputPort?, inputs: [InputPort] = [], runner: NodeRunner? = nil) -> Int32 {
+    private func fail(_ text: String, outputs: [OutputPort], inputs: [InputPort] = [], runner: NodeRunner? = nil) -> Int32 {
         // Downstream nodes drain what was sent and end, rather than wait for frames that will not come.
-        output?.close()
+        for output in outputs { output.close() }
         log("failed: \(text)")
-        var message = report(inputs: inputs, output: output, details: runner?.details() ?? .map([]))
+        var message = report(inputs: inputs, outputs: outputs, details: runner?.details() ?? .map([]))
         message.kind = .failed
         message.error = text
         do {

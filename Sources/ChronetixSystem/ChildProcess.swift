@@ -38,18 +38,39 @@ public struct ChildProcess: Sendable {
 
     /// Starts a program.
     /// - Parameters:
-    ///   - path: The executable's path (not searched in `PATH`).
+    ///   - path: The executable's path; with `searchPath`, a name without a slash is looked up in `PATH`.
+    ///     A relative path is found from `workingDirectory` when one is given.
     ///   - arguments: `argv[1...]`; `argv[0]` is `path`.
     ///   - environment: The child's whole environment, as `NAME=value` strings.
     ///   - newProcessGroup: Whether the child leads a process group of its own, so that a terminal's
     ///     Ctrl-C reaches only this process, which then stops its children in order.
-    /// - Throws: The `Errno` of `posix_spawn` (`ENOENT`, `EACCES`, `ENOEXEC`…).
-    public init(path: String, arguments: [String], environment: [String], newProcessGroup: Bool) throws(Errno) {
+    ///   - standardInput: A descriptor that becomes the child's descriptor 0; `nil` inherits this process's.
+    ///   - standardOutput: A descriptor that becomes the child's descriptor 1; `nil` inherits.
+    ///   - standardError: A descriptor that becomes the child's descriptor 2; `nil` inherits.
+    ///   - workingDirectory: The child's working directory; `nil` keeps this process's.
+    ///   - searchPath: Whether to look a bare command name up in `PATH` (as a shell does).
+    /// - Throws: The `Errno` of `posix_spawn` or of the child's `chdir`/`exec` (`ENOENT`, `EACCES`, `ENOEXEC`…).
+    public init(
+        path: String,
+        arguments: [String],
+        environment: [String],
+        newProcessGroup: Bool,
+        standardInput: Int32? = nil,
+        standardOutput: Int32? = nil,
+        standardError: Int32? = nil,
+        workingDirectory: String? = nil,
+        searchPath: Bool = false
+    ) throws(Errno) {
         var pid: Int32 = 0
         let result = unsafe Self.withCStrings([path] + arguments) { argv in
             unsafe Self.withCStrings(environment) { envp in
-                // Safe: both arrays are NULL-terminated and outlive the call; posix_spawn copies them.
-                unsafe cx_spawn(path, argv, envp, newProcessGroup ? 1 : 0, &pid)
+                // Safe: both arrays are NULL-terminated and outlive the call; posix_spawn copies them, and the
+                // working directory's C string lives for the call.
+                unsafe cx_spawn(
+                    path, argv, envp, newProcessGroup ? 1 : 0,
+                    standardInput ?? -1, standardOutput ?? -1, standardError ?? -1,
+                    workingDirectory, searchPath ? 1 : 0, &pid
+                )
             }
         }
         guard result == 0 else { throw Errno(rawValue: result) }
@@ -74,6 +95,14 @@ public struct ChildProcess: Sendable {
     /// Sends a signal to the child. Wraps `kill(2)`; a child already gone is not an error.
     public func send(signal: Int32) {
         _ = kill(pid, signal)
+    }
+
+    /// Sends a signal to the child's whole process group: the child (started with `newProcessGroup`) and
+    /// whatever it started, even those its own end left behind. Wraps `kill(2)` with `-pid`.
+    ///
+    /// Only while the child is not yet reaped: until then its pid (and so its group id) cannot be reused.
+    public func sendToGroup(signal: Int32) {
+        _ = kill(-pid, signal)
     }
 
     private func wait(noHang: Bool) throws(Errno) -> Termination? {

@@ -302,8 +302,9 @@ final class FlowRun {
             reapChildren()
             board.wait(milliseconds: 2)
         }
+        // To each worker's process group: a `process` node's program (in its worker's group) goes too.
         for (id, child) in children where terminations[id] == nil {
-            child.send(signal: SIGTERM)
+            child.sendToGroup(signal: SIGTERM)
         }
         let killDeadline = Clock.monotonicNanoseconds() + 1_000_000_000
         while children.keys.contains(where: { terminations[$0] == nil }) && Clock.monotonicNanoseconds() < killDeadline {
@@ -311,7 +312,7 @@ final class FlowRun {
             board.wait(milliseconds: 5)
         }
         for (id, child) in children where terminations[id] == nil {
-            child.send(signal: SIGKILL)
+            child.sendToGroup(signal: SIGKILL)
             if let termination = try? child.wait() { terminations[id] = termination }
         }
     }
@@ -362,6 +363,15 @@ final class FlowRun {
                 deadlineNanoseconds: edge.deadlineNanoseconds,
                 priority: edge.qos
             )
+        }
+        var node = node
+        if var process = node.process {
+            // A process node's program runs where the coordinator runs (or in `cwd` from there), also when its
+            // worker is started by hand in another directory.
+            let here = FileManager.default.currentDirectoryPath
+            let directory = process.workingDirectory ?? "."
+            process.workingDirectory = directory.hasPrefix("/") ? directory : (URL(fileURLWithPath: here).appendingPathComponent(directory).standardizedFileURL.path)
+            node.process = process
         }
         return WorkerAssignment(
             run: runID,

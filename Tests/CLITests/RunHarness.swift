@@ -143,7 +143,7 @@ final class BackgroundProcess {
 }
 
 /// What a run of flow `flow` may not leave behind: ring segments (`/dev/shm/chronetix.<flow>-…`), its run
-/// directory (`$TMPDIR/chronetix-<flow>-…`), worker processes attached to it.
+/// directory (`$TMPDIR/chronetix-<flow>-…`), worker processes attached to it, programs of its `process` nodes.
 enum Leftovers {
     static func check(flow: String) throws {
         let segments = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix("chronetix.\(flow)-") }
@@ -158,6 +158,14 @@ enum Leftovers {
             if command.contains("chronetix-worker") && command.contains("chronetix-\(flow)-") { workers.append("\(entry): \(command)") }
         }
         #expect(workers.isEmpty, "workers left running: \(workers)")
+        // A `process` node's program carries CHRONETIX_RUN=<run id> in its environment.
+        var programs: [String] = []
+        for entry in try FileManager.default.contentsOfDirectory(atPath: "/proc") where Int(entry) != nil {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+            let variables = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if variables.contains(where: { $0.hasPrefix("CHRONETIX_RUN=\(flow)-") }) { programs.append(entry) }
+        }
+        #expect(programs.isEmpty, "process-node programs left running: \(programs)")
     }
 }
 

@@ -54,8 +54,17 @@ int cx_set_thread_name(const char *name);
 /// Starts `path` with `argv` and `envp` (both NULL-terminated) via posix_spawn(3), with SIGINT, SIGTERM, SIGPIPE
 /// and SIGCHLD at their default actions and an empty signal mask (whatever the parent set), and, when
 /// `new_group` is non-zero, in a process group of its own (so a terminal's Ctrl-C reaches only the parent).
-/// In C because posix_spawnattr_t and sigset_t are opaque to Swift. Returns 0 and sets `*pid`, or an errno.
-int cx_spawn(const char *path, char *_Nullable const argv[_Nonnull], char *_Nullable const envp[_Nonnull], int new_group, int32_t *pid);
+/// `stdin_fd`, `stdout_fd` and `stderr_fd`, when not -1, become the child's descriptors 0, 1 and 2 (others are
+/// inherited). `cwd`, when not NULL, is the child's working directory (a relative `path` is found from there).
+/// With `search_path` non-zero a `path` without a slash is looked up in `PATH` (posix_spawnp).
+/// In C because posix_spawnattr_t, posix_spawn_file_actions_t and sigset_t are opaque to Swift.
+/// Returns 0 and sets `*pid`, or an errno (also the exec's: ENOENT, EACCES, ENOEXEC).
+int cx_spawn(const char *path, char *_Nullable const argv[_Nonnull], char *_Nullable const envp[_Nonnull], int new_group,
+             int stdin_fd, int stdout_fd, int stderr_fd, const char *_Nullable cwd, int search_path, int32_t *pid);
+
+/// pipe2(2) with O_CLOEXEC: `fds[0]` the reading end, `fds[1]` the writing end. Returns 0, or -1 with errno.
+/// In C because glibc declares pipe2 only under _GNU_SOURCE, which Swift's Glibc module is not built with.
+int cx_pipe(int fds[_Nonnull 2]);
 
 /// waitpid(2) for one child, without waiting when `no_hang`. Returns 1 when it ended (`*exited` 1 and
 /// `*value` its exit status, or `*exited` 0 and `*value` the signal that killed it), 0 when it still runs,

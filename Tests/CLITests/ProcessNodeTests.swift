@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+
+/// `process` nodes in real runs: a Python program between two catalogue nodes, a program as a source, and
+/// the ways a program can go wrong (an error report, a bad exit, text on standard output, no such program).
+/// Each run is checked for leftovers, the nodes' programs included.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct ProcessNodeTests {
+    /// A flow `counter → process → stats` running `command` (YAML list items) with `on_error`.
+    private func flow(_ name: String, command: String, onError: String = "propagate", frames: Int = 500) -> String {
+        """
+        flow: \(name)
+        version: 1
+        nodes:
+          - id: numbers
+            kind: counter
+            config: { size: 32, frames: \(frames) }
+          - id: program
+            kind: process
+            config: { command: [\(command)] }
+            on_error: \(onError)
+            inputs:
+              in: { from: numbers/out, content_type: bytes }
+            outputs:
+              - { name: out, content_type: bytes }
+          - id: sink
+            kind: stats
+            inputs: { in: program/out }
+
+        """
+    }
+
+    @Test func pythonExamplePassesEveryFrameThrough() throws {
+        let run = try FlowRunResult.run(["examples/python-process.yaml"], flow: "python-process")
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.node("python")["frames_in"] as? Int == 2000)
+        #expect(run.node("python")["frames_out"] as? Int == 2000)
+        #expect(run.node("stats")["frames_in"] as? Int == 2000)
+        // 2 channels × 256 samples × 8 bytes + the 8-byte header: the f64 frames arrive whole.
+        #expect(run.edge("python/out->stats/in")["bytes"] as? Int == 2000 * (2 * 256 * 8 + 8))
+        #expect(run.edge("python/out->stats/in")["drops"] as? Int == 0)
+        // The program keeps each frame's timestamp: the sink's latency is measured from the source.
+        let latency = try #require(run.edge("python/out->stats/in")["latency_ns"] as? [String: Any])
+        #expect((latency["p50"] as? Int ?? 0) > 0)
+        // The program's standard error reaches the log with the node id.
+        #expect(run.standardError.contains("chronetix-worker[python]: process: python: done, 2000 frames"), "\(run.standardError)")
+    }
+
+    @Test func anErrorReportIsSkippedUnderSkipFrame() throws {
+        let text = flow("process-skip", command: "python3, examples/process/passthrough.py, --fail-at, 7", onError: "skip-frame")
+        let file = try TemporaryFile(contents: text)
+        let run = try FlowRunResult.run([file.path], flow: "process-skip")
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.node("program")["errors"] as? Int == 1)
+        #expect(run.node("sink")["frames_in"] as? Int == 499)
+        #expect(run.standardError.contains("frame 7: frame 7 refused as asked"), "\(run.standardError)")
+    }
+
+    @Test func anErrorReportFailsTheNodeUnderPropagate() throws {
+        let file = try TemporaryFile(contents: flow("process-propagate", command: "python3, examples/process/passthrough.py, --fail-at, 7"))
+        let run = try FlowRunResult.run([file.path], flow: "process-propagate")
+        #expect(run.status == 1)
+        #expect(run.summary["status"] as? String == "failed")
+        #expect(run.node("program")["exit"] as? Int == 1)
+        #expect(run.standardError.contains("frame 7 refused as asked"), "\(run.standardError)")
+    }
+
+    @Test func aProgramThatExitsEarlyFailsTheNode() throws {
+        let file = try TemporaryFile(contents: flow("process-exit", command: "python3, examples/process/passthrough.py, --exit-at, 20", frames: 100_000))
+        let run = try FlowRunResult.run([file.path], flow: "process-exit")
+        #expect(run.status == 1)
+        #expect(run.node("program")["exit"] as? Int == 1)
+        // Either the write of a later frame found the pipe closed or the end was seen first; both name the status.
+        #expect(run.standardError.contains("exit status 3"), "\(run.standardError)")
+        // What the program passed on before it stopped reached the sink, and the sink ended normally.
+        #expect(run.node("sink")["frames_in"] as? Int == 20)
+        #expect(run.node("sink")["exit"] as? Int == 0)
+    }
+
+    @Test func textOnStandardOutputIsAClearError() throws {
+        let file = try TemporaryFile(contents: flow("process-text", command: "sh, -c, 'echo hello from a script; cat > /dev/null'"))
+        let run = try FlowRunResult.run([file.path], flow: "process-text")
+        #expect(run.status == 1)
+        #expect(run.standardError.contains("a record must start with CXF1, but the process wrote text \"hello from a script"), "\(run.standardError)")
+        #expect(run.standardError.contains("something printed to standard output?"))
+    }
+
+    @Test func aMissingProgramFailsBeforeTheFlowStarts() throws {
+        let file = try TemporaryFile(contents: flow("process-missing", command: "no-such-program-chronetix"))
+        let run = try FlowRunResult.run([file.path], flow: "process-missing")
+        #expect(run.status == 1)
+        #expect(run.standardError.contains("cannot start no-such-program-chronetix"), "\(run.standardError)")
+        #expect(run.node("numbers")["frames_out"] as? Int == 0)
+    }
+
+    @Test func aProgramWithoutInputsIsASource() throws {
+        // 300 records of 16 bytes on output 0, then the end; the runtime stamps each frame's time.
+        let script = """
+            import struct, sys
+            out = sys.stdout.buffer
+            for i in range(300):
+                out.write(struct.pack('<4sIHHIQqq', b'CXF1', 16, 0, 0, 0, 0, 0, 0) + i.to_bytes(16, 'little'))
+            """
+        let file = try TemporaryFile(contents: """
+            flow: process-source
+            version: 1
+            nodes:
+              - id: program
+                kind: process
+                config: { command: [python3, -c, "\(script.replacingOccurrences(of: "\n", with: "\\n"))"] }
+                outputs:
+                  - { name: out, content_type: bytes }
+              - id: sink
+                kind: stats
+                inputs: { in: program/out }
+
+            """)
+        let run = try FlowRunResult.run([file.path], flow: "process-source")
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.node("program")["frames_out"] as? Int == 300)
+        #expect(run.edge("program/out->sink/in")["bytes"] as? Int == 300 * 16)
+    }
+
+    @Test func aFrameTooLargeForItsRingIsAClearError() throws {
+        // The edge's ring holds frames up to about half its 4 KiB; the program announces 1 MiB.
+        let script = "import struct, sys; sys.stdout.buffer.write(struct.pack('<4sIHHIQqq', b'CXF1', 1 << 20, 0, 0, 0, 0, 0, 0)); sys.stdout.flush(); sys.stdin.buffer.read()"
+        let file = try TemporaryFile(contents: """
+            flow: process-large
+            version: 1
+            nodes:
+              - id: program
+                kind: process
+                config: { command: [python3, -c, "\(script)"] }
+                queue: { capacity: 4KiB }
+                outputs:
+                  - { name: out, content_type: bytes }
+              - id: sink
+                kind: discard
+                inputs: { in: program/out }
+
+            """)
+        let run = try FlowRunResult.run([file.path], flow: "process-large")
+        #expect(run.status == 1)
+        #expect(run.standardError.contains("frame too large"), "\(run.standardError)")
+    }
+}
