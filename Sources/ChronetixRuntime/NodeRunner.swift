@@ -84,9 +84,13 @@ final class NodeRunner {
         var out = PortOutput(port: output, node: session.node.id)
         var produced: UInt64 = 0
         var next = Clock.monotonicNanoseconds()
+        var now = next
         let clock = SystemDelayClock()
         while !session.isStopping && (limit == 0 || produced < limit) {
-            let now = Clock.monotonicNanoseconds()
+            // A paced source reads the clock for every frame. An unpaced one reads it for every 8th and stamps
+            // the 7 after it with the same time: a clock read costs as much as making a small frame, and the
+            // stamp is then early by at most the time to make 7 frames (latencies err high, never low).
+            if interval > 0 || produced & 7 == 0 { now = Clock.monotonicNanoseconds() }
             if interval > 0 {
                 if now < next {
                     output.publish()
@@ -173,6 +177,7 @@ final class NodeRunner {
             var received = 0
             for input in inputs where !input.isEnded {
                 var count = 0
+                var now: UInt64 = 0
                 while count < 64 {
                     // `receive(timeout: .zero)` for the first frame: it also reports the end of the stream.
                     let result: ReceiveResult
@@ -188,7 +193,11 @@ final class NodeRunner {
                         }
                         break
                     }
-                    try unsafe deliver(frame, from: input, session: session, isSink: isSink, handle)
+                    // The receipt time of a frame, for its latency and deadline: read for the first frame of
+                    // a batch and every 8th after it. The frames of a batch were all in the ring when the batch
+                    // began, so a shared reading is late by at most the handling of 7 frames.
+                    if count & 7 == 0 { now = Clock.monotonicNanoseconds() }
+                    try unsafe deliver(frame, from: input, session: session, isSink: isSink, now: now, handle)
                     count += 1
                 }
                 if count > 0 {
@@ -214,7 +223,7 @@ final class NodeRunner {
             }
             switch unsafe result {
             case .frame(let frame):
-                try unsafe deliver(frame, from: input, session: session, isSink: isSink, handle)
+                try unsafe deliver(frame, from: input, session: session, isSink: isSink, now: Clock.monotonicNanoseconds(), handle)
                 input.consumer.release()
                 try afterBatch()
             case .endOfStream:
@@ -233,9 +242,9 @@ final class NodeRunner {
         from input: InputPort,
         session: WorkerSession,
         isSink: Bool,
+        now: UInt64,
         _ handle: (FrameInfo, RawSpan) throws -> Void
     ) throws {
-        let now = Clock.monotonicNanoseconds()
         let metadata = unsafe frame.metadata
         _ = unsafe input.account(
             payloadBytes: frame.payload.count,
@@ -255,7 +264,7 @@ final class NodeRunner {
             contentType: input.contentType,
             input: input.index
         )
-        let expected = UInt8(truncatingIfNeeded: input.contentType.wireIdentifier)
+        let expected = input.contentType.wireCode
         if expected != 0 && metadata.contentType != expected {
             // The compiler checked that the edge's ends agree; a frame that says otherwise is a node bug upstream.
             try session.handle(

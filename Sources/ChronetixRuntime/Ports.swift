@@ -19,22 +19,25 @@ struct WorkerAbort: Error, CustomStringConvertible {
 /// before the producer waits for room.
 final class OutputPort {
     let binding: WorkerAssignment.OutputBinding
-    private var producer: RingProducer
+    // @exclusivity(unchecked) on the per-frame state of the ports: one thread uses a port at a time (the
+    // worker's, or a process node's output reader), so the dynamic exclusivity checks of class properties,
+    // about a tenth of a 64-byte frame's cost, buy nothing here.
+    @exclusivity(unchecked) private var producer: RingProducer
     /// Called while the ring has no room (every 20 ms): services the bus, throws when the run must end.
     /// Replaced when another thread than the session's writes the port (a process node's output reader).
     var whileWaiting: () throws -> Void
     private let contentCode: UInt8
     private let priority: UInt8
     /// The timestamp of the frame being made (monotonic nanoseconds).
-    var timestamp: Int64 = 0
-    private(set) var frames: UInt64 = 0
-    private(set) var bytes: UInt64 = 0
+    @exclusivity(unchecked) var timestamp: Int64 = 0
+    @exclusivity(unchecked) private(set) var frames: UInt64 = 0
+    @exclusivity(unchecked) private(set) var bytes: UInt64 = 0
 
     init(binding: WorkerAssignment.OutputBinding, whileWaiting: @escaping () throws -> Void) throws(RingError) {
         self.binding = binding
         self.whileWaiting = whileWaiting
         producer = try RingProducer(attachingTo: binding.ring)
-        contentCode = UInt8(truncatingIfNeeded: binding.contentType.wireIdentifier)
+        contentCode = binding.contentType.wireCode
         priority = binding.priority.rawValue
     }
 
@@ -88,7 +91,10 @@ final class OutputPort {
 
 /// The ``FrameOutput`` a node writes into: its single output port, or none (a sink's, which throws).
 struct PortOutput: FrameOutput {
-    let port: OutputPort?
+    /// Unowned and unchecked: the worker's session owns its ports for the whole run, longer than any
+    /// `PortOutput` lent to a node; a strong reference would cost a retain and a release per frame (catalogue
+    /// nodes call `emit` through the protocol, from another module).
+    unowned(unsafe) let port: OutputPort?
     let node: String
 
     mutating func emit(capacity: Int, _ body: (inout MutableRawSpan) throws -> Int) throws {
@@ -103,13 +109,13 @@ final class InputPort {
     let binding: WorkerAssignment.InputBinding
     let index: Int
     let contentType: ContentType
-    var consumer: RingConsumer
-    private(set) var frames: UInt64 = 0
-    private(set) var bytes: UInt64 = 0
-    private(set) var deadlineMisses: UInt64 = 0
+    @exclusivity(unchecked) var consumer: RingConsumer
+    @exclusivity(unchecked) private(set) var frames: UInt64 = 0
+    @exclusivity(unchecked) private(set) var bytes: UInt64 = 0
+    @exclusivity(unchecked) private(set) var deadlineMisses: UInt64 = 0
     /// Nanoseconds from a frame's timestamp to its receipt, 1 ns to 100 s at 2 significant digits.
-    private var latency = Histogram<UInt64>(highestTrackableValue: 100_000_000_000, numberOfSignificantValueDigits: .two)
-    var isEnded = false
+    @exclusivity(unchecked) private var latency = Histogram<UInt64>(highestTrackableValue: 100_000_000_000, numberOfSignificantValueDigits: .two)
+    @exclusivity(unchecked) var isEnded = false
 
     init(binding: WorkerAssignment.InputBinding, index: Int, contentType: ContentType) throws(RingError) {
         self.binding = binding

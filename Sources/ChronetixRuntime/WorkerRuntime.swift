@@ -77,10 +77,11 @@ final class WorkerSession {
     let log: @Sendable (String) -> Void
     private(set) var isStarted = false
     private(set) var isStopping = false
-    private var nextService: UInt64 = 0
+    // Touched for every frame; only the worker's thread uses a session (see OutputPort on exclusivity).
+    @exclusivity(unchecked) private var nextService: UInt64 = 0
     var errors: UInt64 = 0
-    var firstFrame: UInt64 = 0
-    var lastFrame: UInt64 = 0
+    @exclusivity(unchecked) var firstFrame: UInt64 = 0
+    @exclusivity(unchecked) var lastFrame: UInt64 = 0
 
     init(client: BusClient, assignment: WorkerAssignment, log: @escaping @Sendable (String) -> Void) {
         self.client = client
