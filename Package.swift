@@ -97,10 +97,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "chronetix-worker",
-            dependencies: [
-                "ChronetixCore", "ChronetixRuntime", "ChronetixSystem",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            // No swift-argument-parser here: it imports Foundation, which a worker does not load otherwise.
+            dependencies: ["ChronetixCore", "ChronetixRuntime", "ChronetixSystem"]
         ),
 
         // MARK: - Test tools

@@ -38,7 +38,7 @@ public struct SystemDelayClock: DelayClock {
             let result = unsafe clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil)
             if result == 0 { return }
             if result == EINTR { continue }
-            throw NodeError("", "clock_nanosleep(CLOCK_MONOTONIC) failed: \(FileIO.describe(errno: result))")
+            throw NodeError("", "clock_nanosleep(CLOCK_MONOTONIC) failed: \(Errno(rawValue: result))")
         }
     }
 }

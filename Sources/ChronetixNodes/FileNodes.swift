@@ -1,7 +1,6 @@
 import ChronetixCore
 import ChronetixSystem
-import Foundation
-import Glibc
+import Glibc  // O_* flags only: every call into the system goes through ChronetixSystem
 
 /// `file-reader`: a file as frames, one per line or one per fixed-size block.
 ///
@@ -37,8 +36,8 @@ public struct FileReaderNode: SourceNode {
     public private(set) var bytesRead: UInt64 = 0
 
     private let node: String
-    /// The open file; nil once the end of the file has been reached.
-    private var handle: FileHandle?
+    /// The open file; closed once the end of the file has been reached.
+    private let file: SystemFile
     /// Bytes read and not yet emitted start at `start`; bytes before it are emitted and dropped on the
     /// next read.
     private var buffer: [UInt8] = []
@@ -62,7 +61,7 @@ public struct FileReaderNode: SourceNode {
         }
         self.mode = mode
         blockSize = try config.integer("block_size", in: 1...(1 << 30))
-        handle = try FileIO.open(path, flags: O_RDONLY, purpose: "reading", node: node)
+        file = try OpenFile.open(path, flags: O_RDONLY, purpose: "reading", node: node)
         buffer.reserveCapacity(Self.chunkSize)
     }
 
@@ -101,7 +100,7 @@ public struct FileReaderNode: SourceNode {
                 return line
             }
             scanned = buffer.count - start
-            if handle == nil {
+            if !file.isOpen {
                 // The end of the file: what is left is a last line without a newline.
                 guard start < buffer.count else { return nil }
                 let line = start..<buffer.count
@@ -116,7 +115,7 @@ public struct FileReaderNode: SourceNode {
     /// Takes the next block from the buffer, reading more of the file until a whole block or the end.
     /// - Returns: The block's bytes in `buffer`, or nil when the file is exhausted.
     private mutating func nextBlock() throws(NodeError) -> Range<Int>? {
-        while buffer.count - start < blockSize, handle != nil {
+        while buffer.count - start < blockSize, file.isOpen {
             try readChunk(atLeast: blockSize - (buffer.count - start))
         }
         let available = buffer.count - start
@@ -129,26 +128,32 @@ public struct FileReaderNode: SourceNode {
     /// Drops the emitted bytes, then appends up to `max(count, chunkSize)` bytes of the file; closes the
     /// file at its end.
     private mutating func readChunk(atLeast count: Int) throws(NodeError) {
-        guard let file = handle else { return }
+        guard file.isOpen else { return }
         if start > 0 {
             buffer.removeSubrange(0..<start)
             start = 0
         }
-        let data: Data?
+        let old = buffer.count
+        let wanted = max(count, Self.chunkSize)
+        buffer.append(contentsOf: repeatElement(0, count: wanted))
+        let read: Int
         do {
-            data = try file.read(upToCount: max(count, Self.chunkSize))
+            read = try unsafe buffer.withUnsafeMutableBytes { bytes in
+                // Safe: the range lies within the buffer just grown by `wanted` bytes.
+                try unsafe file.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[old...]))
+            }
         } catch {
-            throw NodeError(node, "cannot read '\(path)': \(FileIO.reason(error))")
+            buffer.removeSubrange(old...)
+            throw NodeError(node, "cannot read '\(path)': \(error)")
         }
-        guard let data, !data.isEmpty else {
-            handle = nil
+        buffer.removeSubrange((old + read)...)
+        if read == 0 {
             // Ignoring a close error is correct here: the descriptor was only read, every byte has been
             // read, and Linux releases the descriptor even when close reports an error.
             try? file.close()
             return
         }
-        buffer.append(contentsOf: data)
-        bytesRead += UInt64(data.count)
+        bytesRead += UInt64(read)
     }
 }
 
@@ -171,8 +176,8 @@ public struct FileWriterNode: SinkNode {
     public private(set) var bytesWritten: UInt64 = 0
 
     private let node: String
-    /// The open file; nil once ``finish()`` has closed it.
-    private var handle: FileHandle?
+    /// The open file; closed by ``finish()``.
+    private let file: SystemFile
     private var buffer = [UInt8](repeating: 0, count: Self.bufferSize)
     /// Bytes of `buffer` waiting to be written.
     private var used = 0
@@ -189,7 +194,7 @@ public struct FileWriterNode: SinkNode {
         guard !path.isEmpty else { throw NodeError(config.node, "config key path is empty; name the file to write") }
         isAppending = try config.bool("append")
         let flags = O_WRONLY | O_CREAT | (isAppending ? O_APPEND : O_TRUNC)
-        handle = try FileIO.open(path, flags: flags, purpose: isAppending ? "appending" : "writing", node: node)
+        file = try OpenFile.open(path, flags: flags, purpose: isAppending ? "appending" : "writing", node: node)
     }
 
     /// Appends the payload to the file (through the buffer).
@@ -198,7 +203,7 @@ public struct FileWriterNode: SinkNode {
     ///   - payload: The bytes written.
     /// - Throws: A ``NodeError`` when the file cannot be written (disk full, say) or is already closed.
     public mutating func consume(_ info: FrameInfo, _ payload: RawSpan) throws {
-        guard handle != nil else {
+        guard file.isOpen else {
             throw NodeError(node, "a frame arrived after '\(path)' was closed")
         }
         var offset = 0
@@ -219,8 +224,7 @@ public struct FileWriterNode: SinkNode {
     /// Writes what the buffer holds and closes the file; does nothing when already closed.
     /// - Throws: A ``NodeError`` when the last write or the close fails (the file is closed either way).
     public mutating func finish() throws {
-        guard let file = handle else { return }
-        defer { handle = nil }
+        guard file.isOpen else { return }
         do {
             try flush()
         } catch {
@@ -233,7 +237,7 @@ public struct FileWriterNode: SinkNode {
             try file.close()
         } catch {
             // A delayed write error (NFS, a full disk on some file systems) surfaces at close.
-            throw NodeError(node, "cannot close '\(path)': \(FileIO.reason(error))")
+            throw NodeError(node, "cannot close '\(path)': \(error)")
         }
     }
 
@@ -244,55 +248,34 @@ public struct FileWriterNode: SinkNode {
 
     /// Writes the buffered bytes.
     private mutating func flush() throws(NodeError) {
-        guard used > 0, let file = handle else { return }
+        guard used > 0, file.isOpen else { return }
         do {
-            try file.write(contentsOf: buffer[0..<used])
+            try unsafe buffer.withUnsafeBytes { bytes in
+                // Safe: the first `used` bytes of the buffer, valid for the call.
+                try unsafe file.writeAll(UnsafeRawBufferPointer(rebasing: bytes[0..<used]))
+            }
         } catch {
-            throw NodeError(node, "cannot write to '\(path)': \(FileIO.reason(error))")
+            throw NodeError(node, "cannot write to '\(path)': \(error)")
         }
         used = 0
     }
 }
 
-/// The file nodes' calls into the system: opening with exact flags (ChronetixSystem has no `open` wrapper
-/// yet), and errno text.
-enum FileIO {
-    /// Opens `path` with `open(2)`, adding `O_CLOEXEC` so worker processes do not inherit the descriptor;
-    /// retries `EINTR`.
+/// Opens a node's file, with the message every Chronetix error uses.
+enum OpenFile {
+    /// Opens `path` (close-on-exec, so worker processes' children do not inherit it).
     /// - Parameters:
     ///   - path: The file.
     ///   - flags: `O_RDONLY`, or `O_WRONLY` with creation flags (new files get mode `0666` less the umask).
     ///   - purpose: For the message: "reading", "writing", "appending".
     ///   - node: The node's id, for the message.
-    /// - Returns: A handle that owns the descriptor (closes it when released).
-    /// - Throws: A ``NodeError`` naming the path, the purpose and the errno text.
-    static func open(_ path: String, flags: Int32, purpose: String, node: String) throws(NodeError) -> FileHandle {
-        while true {
-            // Safe: the path is converted to a C string that lives for the duration of the call.
-            let descriptor = unsafe Glibc.open(path, flags | O_CLOEXEC, 0o666)
-            if descriptor >= 0 { return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true) }
-            let code = errno
-            if code == EINTR { continue }
-            throw NodeError(node, "cannot open '\(path)' for \(purpose): \(describe(errno: code))")
+    /// - Throws: A ``NodeError`` naming the path, the purpose and the errno text (`ENOENT: No such file or
+    ///   directory`).
+    static func open(_ path: String, flags: Int32, purpose: String, node: String) throws(NodeError) -> SystemFile {
+        do {
+            return try SystemFile(path: path, flags: flags)
+        } catch {
+            throw NodeError(node, "cannot open '\(path)' for \(purpose): \(error)")
         }
-    }
-
-    /// The errno value's name and the system's text: `ENOENT: No such file or directory`, the form every
-    /// Chronetix error uses (ChronetixSystem's `Errno`).
-    static func describe(errno code: Int32) -> String {
-        Errno(rawValue: code).description
-    }
-
-    /// The errno text of a Foundation file error (its underlying POSIX error), or its description.
-    static func reason(_ error: any Error) -> String {
-        var current = error as NSError
-        while true {
-            if current.domain == NSPOSIXErrorDomain, let code = Int32(exactly: current.code) {
-                return describe(errno: code)
-            }
-            guard let underlying = current.userInfo[NSUnderlyingErrorKey] as? NSError else { break }
-            current = underlying
-        }
-        return "\(error)"
     }
 }

@@ -64,16 +64,8 @@ public struct CounterNode: SourceNode {
         let value = count
         try output.emit(capacity: size) { frame in
             frame.storeBytes(of: value.littleEndian, toByteOffset: 0, as: UInt64.self)
-            // The rest is zeroed explicitly: a ring slot holds whatever was there before.
-            var offset = 8
-            while offset + 8 <= size {
-                frame.storeBytes(of: 0, toByteOffset: offset, as: UInt64.self)
-                offset += 8
-            }
-            while offset < size {
-                frame.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
-                offset += 1
-            }
+            // The rest is zeroed explicitly (one memset): a ring slot holds whatever was there before.
+            ByteCopy.fill(&frame, from: 8, count: size - 8, with: 0)
             return size
         }
         count += 1

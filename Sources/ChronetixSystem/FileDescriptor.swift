@@ -85,3 +85,79 @@ public struct FileDescriptor: ~Copyable {
         }
     }
 }
+
+/// An open file behind a reference, for owners that must stay copyable (a node value) and close the file
+/// at a moment of their choosing, with the error `close(2)` may report. Closed by ``close()``, or when the
+/// last reference goes away.
+public final class SystemFile {
+    /// The descriptor; -1 once closed.
+    private var descriptor: Int32
+
+    /// Opens a file. Wraps `open(2)` with `O_CLOEXEC` added (no child process inherits it); retries `EINTR`.
+    /// - Parameters:
+    ///   - path: The file.
+    ///   - flags: `O_RDONLY`, or `O_WRONLY` with `O_CREAT`, `O_TRUNC`, `O_APPEND`…
+    ///   - mode: The permissions of a file `O_CREAT` makes, before the umask.
+    /// - Throws: The `Errno` of `open` (`ENOENT`, `EACCES`, `EISDIR`…).
+    public init(path: String, flags: Int32, mode: UInt32 = 0o666) throws(Errno) {
+        while true {
+            // Safe: the path is converted to a C string that lives for the duration of the call.
+            let opened = unsafe Glibc.open(path, flags | O_CLOEXEC, mode)
+            if opened >= 0 {
+                descriptor = opened
+                return
+            }
+            let error = Errno.current
+            if error != .interrupted { throw error }
+        }
+    }
+
+    deinit { if descriptor >= 0 { _ = Glibc.close(descriptor) } }
+
+    /// Whether the file is still open.
+    public var isOpen: Bool { descriptor >= 0 }
+
+    /// Reads up to the buffer's size. Wraps `read(2)`; retries `EINTR`.
+    /// - Returns: The bytes read; 0 at the end of the file, or when the file is closed.
+    /// - Throws: The `Errno` of `read` (`EIO`, `EISDIR`).
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        guard descriptor >= 0, unsafe !buffer.isEmpty else { return 0 }
+        while true {
+            // Safe: the kernel writes at most `buffer.count` bytes into the caller's live buffer.
+            let count = unsafe Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            if count >= 0 { return count }
+            let error = Errno.current
+            if error != .interrupted { throw error }
+        }
+    }
+
+    /// Writes every byte, in as many `write(2)` calls as the file takes; retries `EINTR`.
+    /// - Throws: The `Errno` of `write` (`ENOSPC`, `EIO`); `EBADF` when the file is closed.
+    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
+        guard descriptor >= 0 else { throw Errno(rawValue: EBADF) }
+        var offset = 0
+        while offset < bytes.count {
+            // Safe: the kernel reads at most the remaining bytes of the caller's live buffer.
+            let count = unsafe Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if count >= 0 {
+                offset += count
+                continue
+            }
+            let error = Errno.current
+            if error != .interrupted { throw error }
+        }
+    }
+
+    /// Closes the file and reports what `close(2)` says: a delayed write error (a full disk, NFS) can
+    /// surface only here. The descriptor is released either way; a second call does nothing.
+    /// - Throws: The `Errno` of `close` other than `EINTR`.
+    public func close() throws(Errno) {
+        guard descriptor >= 0 else { return }
+        let value = descriptor
+        descriptor = -1
+        if Glibc.close(value) == -1 {
+            let error = Errno.current
+            if error != .interrupted { throw error }
+        }
+    }
+}

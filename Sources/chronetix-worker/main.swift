@@ -1,4 +1,3 @@
-import ArgumentParser
 import ChronetixCore
 import ChronetixRuntime
 import ChronetixSystem
@@ -7,62 +6,97 @@ import ChronetixSystem
 import Glibc
 #endif
 
-/// `chronetix-worker`: runs one node of a flow, attached to the coordinator's bus.
-struct Worker: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "chronetix-worker",
-        abstract: "Runs one node of a Chronetix flow (started by `chronetix run`, or attached by hand).",
-        discussion: """
-            `chronetix run` starts one worker per node. With `chronetix run FLOW --attach NODE` it prints the \
-            command that starts NODE's worker by hand instead (in another terminal, under a debugger, as another \
-            build) and waits for it to attach.
+// `chronetix-worker`: runs one node of a flow, attached to the coordinator's bus.
+//
+// Its four options are parsed by hand rather than with swift-argument-parser, which imports Foundation:
+// Foundation's libraries would add about 8 MiB of resident memory to every worker (docs/BENCHMARKS.md, worker
+// memory), for a command line that people type only when they attach a worker by hand.
 
-            The token may also come from the environment variable CHRONETIX_TOKEN (how `chronetix run` passes it, \
-            so that it does not show in the process list).
+let usage = """
+    OVERVIEW: Runs one node of a Chronetix flow (started by `chronetix run`, or attached by hand).
 
-            Exit status: 0 the node ran to its end and reported; 1 the node failed; 3 it could not attach \
-            (refused: unknown node, duplicate, bad token; or no bus); 4 the coordinator's bus went away.
-            """,
-        version: Chronetix.version
-    )
+    `chronetix run` starts one worker per node. With `chronetix run FLOW --attach NODE` it prints the command
+    that starts NODE's worker by hand instead (in another terminal, under a debugger, as another build) and
+    waits for it to attach.
 
-    @Option(help: "The coordinator's bus socket.")
-    var bus: String
+    The token may also come from the environment variable CHRONETIX_TOKEN (how `chronetix run` passes it, so
+    that it does not show in the process list).
 
-    @Option(help: "The id of the node to run.")
-    var node: String
+    Exit status: 0 the node ran to its end and reported; 1 the node failed; 3 it could not attach (refused:
+    unknown node, duplicate, bad token; or no bus); 4 the coordinator's bus went away; 64 a usage error.
 
-    @Option(help: "The run's token (default: $CHRONETIX_TOKEN).")
-    var token: String?
+    USAGE: chronetix-worker --bus <bus> --node <node> [--token <token>]
 
-    @Option(help: .hidden)
-    var parent: Int32?
+    OPTIONS:
+      --bus <bus>             The coordinator's bus socket.
+      --node <node>           The id of the node to run.
+      --token <token>         The run's token (default: $CHRONETIX_TOKEN).
+      --version               Show the version.
+      -h, --help              Show help information.
 
-    func run() throws {
-        let node = node
-        if let parent {
-            // Started by the coordinator: end with it, even if it is killed.
-            try? Processes.setParentDeathSignal(SIGTERM)
-            if getppid() != parent { throw ExitCode(WorkerExit.busLost) }
-        }
-        guard let token = token ?? getenv("CHRONETIX_TOKEN").map({ String(cString: $0) }) else {
-            throw ValidationError("no token: pass --token or set CHRONETIX_TOKEN")
-        }
-        let status = WorkerRuntime.run(
-            WorkerOptions(socketPath: bus, node: node, token: token) { line in
-                StandardError.write("chronetix-worker[\(node)]: \(line)\n")
-            }
-        )
-        if status != 0 { throw ExitCode(status) }
-    }
-}
+    """
 
 /// Writes to standard error without buffering.
-enum StandardError {
-    static func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+func writeError(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = unsafe bytes.withUnsafeMutableBytes { unsafe Glibc.write(2, $0.baseAddress, $0.count) }
+}
+
+/// Writes to standard output without buffering.
+func writeOutput(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = unsafe bytes.withUnsafeMutableBytes { unsafe Glibc.write(1, $0.baseAddress, $0.count) }
+}
+
+/// A usage error: the reason, a pointer to `--help`, status 64 (`EX_USAGE`).
+func usageError(_ reason: String) -> Never {
+    writeError("Error: \(reason)\nUsage: chronetix-worker --bus <bus> --node <node> [--token <token>]\n  See 'chronetix-worker --help' for more information.\n")
+    exit(64)
+}
+
+var options: [String: String] = [:]
+let valued: Set<String> = ["--bus", "--node", "--token", "--parent"]
+var arguments = CommandLine.arguments.dropFirst()[...]
+while let argument = arguments.popFirst() {
+    switch argument {
+    case "-h", "--help":
+        writeOutput(usage)
+        exit(0)
+    case "--version":
+        writeOutput("\(Chronetix.version)\n")
+        exit(0)
+    default:
+        // `--name value` or `--name=value`.
+        let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let name = String(parts[0])
+        guard valued.contains(name) else { usageError("Unknown option '\(argument)'") }
+        guard options[name] == nil else { usageError("'\(name)' given twice") }
+        if parts.count == 2 {
+            options[name] = String(parts[1])
+        } else if let value = arguments.popFirst(), !value.hasPrefix("--") {
+            options[name] = value
+        } else {
+            usageError("Missing value for '\(name) <\(name.dropFirst(2))>'")
+        }
     }
 }
 
-Worker.main()
+guard let bus = options["--bus"] else { usageError("Missing expected argument '--bus <bus>'") }
+guard let node = options["--node"] else { usageError("Missing expected argument '--node <node>'") }
+if let parentText = options["--parent"] {
+    // Started by the coordinator: end with it, even if it is killed.
+    guard let parent = Int32(parentText) else { usageError("'--parent' takes a process id, not '\(parentText)'") }
+    try? Processes.setParentDeathSignal(SIGTERM)
+    if getppid() != parent { exit(WorkerExit.busLost) }
+}
+// Safe: getenv's result, when not NULL, is a C string that lives while nothing changes the environment.
+let environmentToken = unsafe getenv("CHRONETIX_TOKEN").map { unsafe String(cString: $0) }
+guard let token = options["--token"] ?? environmentToken else {
+    usageError("no token: pass --token or set CHRONETIX_TOKEN")
+}
+let status = WorkerRuntime.run(
+    WorkerOptions(socketPath: bus, node: node, token: token) { [node] line in
+        writeError("chronetix-worker[\(node)]: \(line)\n")
+    }
+)
+exit(status)

@@ -12,6 +12,25 @@ import Testing
         #expect(worker.output == coordinator.output)
     }
 
+    @Test func workerCommandLineErrorsAreUsageErrors() throws {
+        let help = try CommandRunner.run("chronetix-worker", ["--help"])
+        #expect(help.status == 0)
+        #expect(help.output.contains("USAGE: chronetix-worker --bus <bus> --node <node> [--token <token>]"))
+        let missing = try CommandRunner.run("chronetix-worker", ["--bus", "/tmp/x.sock"])
+        #expect(missing.status == 64)
+        #expect(missing.standardError.contains("Missing expected argument '--node <node>'"))
+        let unknown = try CommandRunner.run("chronetix-worker", ["--bus=/tmp/x.sock", "--node", "n", "--verbose"])
+        #expect(unknown.status == 64)
+        #expect(unknown.standardError.contains("Unknown option '--verbose'"))
+        let noValue = try CommandRunner.run("chronetix-worker", ["--node", "--bus", "/tmp/x.sock"])
+        #expect(noValue.status == 64)
+        #expect(noValue.standardError.contains("Missing value for '--node <node>'"))
+        // Well-formed, but nothing listens there: the worker cannot attach (3).
+        let absent = try CommandRunner.run("chronetix-worker", ["--bus", "/nonexistent/bus.sock", "--node", "n", "--token", "t"])
+        #expect(absent.status == 3)
+        #expect(absent.standardError.contains("chronetix-worker[n]: cannot attach to the bus at /nonexistent/bus.sock"))
+    }
+
     @Test func validateExitsZeroOnAValidFlow() throws {
         let result = try CommandRunner.run(["validate", "examples/sensor-chain.yaml"])
         #expect(result.status == 0)
