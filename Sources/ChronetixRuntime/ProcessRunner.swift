@@ -38,6 +38,8 @@ final class ProcessRunner {
     private let outputs: ProcessOutputReader
     private let ports: [OutputPort]
     private var framesWritten: UInt64 = 0
+    /// Whether the run's stop made this runner send `SIGTERM` to the program.
+    private var stoppedByRun = false
 
     init(session: WorkerSession, inputs: [InputPort], outputs: [OutputPort]) throws {
         let node = session.node
@@ -71,6 +73,12 @@ final class ProcessRunner {
         let inputPipe = try Self.pipe(node.id, "standard input")
         let childInput = inputPipe.reading
         let inputWriting = inputPipe.writing
+        do {
+            // Only the worker's end: O_NONBLOCK belongs to the open file, and the child's end is the other one.
+            try inputWriting.setNonBlocking(true)
+        } catch {
+            throw NodeError(node.id, "cannot make the process's standard input non-blocking: \(error)")
+        }
         let outputPipe = try Self.pipe(node.id, "standard output")
         let outputReading = outputPipe.reading
         let childOutput = outputPipe.writing
@@ -98,11 +106,8 @@ final class ProcessRunner {
         childInput.close()
         childOutput.close()
         childError.close()
-        do {
-            try inputWriting.setNonBlocking(true)
-        } catch {
-            throw NodeError(node.id, "cannot make the process's standard input non-blocking: \(error)")
-        }
+        // From here on nothing throws before every stored property is set, so that `deinit` (which ends the
+        // child) runs whatever happens next.
         input = ProcessInputWriter(descriptor: inputWriting)
         self.outputs = ProcessOutputReader(node: node.id, descriptor: outputReading, ports: outputs, shared: shared)
         let lines = ProcessErrorReader(descriptor: errorReading, shared: shared, log: session.log)
@@ -146,13 +151,13 @@ final class ProcessRunner {
         do {
             if inputs.isEmpty {
                 input = nil  // end of file at once: the process makes frames of its own
-                var signalled = false
                 while !shared.outputDone.load(ordering: .acquiring) {
                     try session.waitForCommand(milliseconds: 5)
                     try takeErrorReports()
-                    if session.isStopping && !signalled {
+                    if session.isStopping && !stoppedByRun {
+                        // The run stops: a program that makes frames of its own is asked to end.
                         child?.send(signal: SIGTERM)
-                        signalled = true
+                        stoppedByRun = true
                     }
                 }
             } else {
@@ -172,7 +177,9 @@ final class ProcessRunner {
         if let failure = shared.failure() { throw NodeError(session.node.id, failure) }
         let end = try waitForEnd()
         try takeErrorReports()
-        guard end == .exited(0) else {
+        // The SIGTERM the run sent to stop a program without inputs is the expected end, not a failure.
+        let expected = end == .exited(0) || (stoppedByRun && end == .signaled(SIGTERM))
+        guard expected else {
             throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) ended with \(end)")
         }
         // The output reader has returned (`outputDone`), so the ports are this thread's again.
@@ -200,6 +207,8 @@ final class ProcessRunner {
         } afterBatch: {
             try input.flush(whileBlocked: whileBlocked)
             try takeErrorReports()
+            // A program whose output is broken gets no more input.
+            if let failure = shared.failure() { throw NodeError(session.node.id, failure) }
         }
         try input.flush(whileBlocked: whileBlocked)
     }
@@ -212,20 +221,27 @@ final class ProcessRunner {
         }
     }
 
-    /// Waits for the process to end, servicing the bus; after a stop, a process that does not end within
-    /// 2 s of its output closing gets `SIGTERM`.
+    /// Waits for the process to end after its standard output ended, servicing the bus. Nothing more can come
+    /// from it, so one that lingers 5 s (a grandchild holding the pipe, a program that ignores end of input)
+    /// is ended: `SIGTERM`, then `SIGKILL` a second later, and the node fails saying so.
     private func waitForEnd() throws -> ChildProcess.Termination {
-        var stopSeen: UInt64 = 0
+        let start = Clock.monotonicNanoseconds()
+        var signalled: Int32 = 0
         while true {
-            if let end = waitForEnd(milliseconds: 0) { return end }
-            try session.waitForCommand(milliseconds: 5)
-            if session.isStopping {
-                let now = Clock.monotonicNanoseconds()
-                if stopSeen == 0 { stopSeen = now }
-                if now - stopSeen > 2_000_000_000 {
-                    child?.send(signal: SIGTERM)
-                    stopSeen = now
+            if let end = waitForEnd(milliseconds: 0) {
+                if signalled != 0 {
+                    throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) did not exit within 5 s of its output ending; it was stopped (\(end))")
                 }
+                return end
+            }
+            try session.waitForCommand(milliseconds: 5)
+            let waited = Clock.monotonicNanoseconds() &- start
+            if waited > 5_000_000_000 && signalled == 0 {
+                child?.send(signal: SIGTERM)
+                signalled = SIGTERM
+            } else if waited > 6_000_000_000 && signalled == SIGTERM {
+                child?.send(signal: SIGKILL)
+                signalled = SIGKILL
             }
         }
     }

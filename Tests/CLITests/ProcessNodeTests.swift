@@ -121,6 +121,36 @@ struct ProcessNodeTests {
         #expect(run.edge("program/out->sink/in")["bytes"] as? Int == 300 * 16)
     }
 
+    @Test func stoppingARunEndsAProgramWithoutInputsCleanly() throws {
+        // An endless program source: a frame every 5 ms; it says so on standard error after its first.
+        let script = "import struct, sys, time\\nout = sys.stdout.buffer\\nfor i in range(1 << 40):\\n    out.write(struct.pack('<4sIHHIQqq', b'CXF1', 8, 0, 0, 0, 0, 0, 0) + i.to_bytes(8, 'little')); out.flush()\\n    if i == 0: print('running', file=sys.stderr, flush=True)\\n    time.sleep(0.005)"
+        let file = try TemporaryFile(contents: """
+            flow: process-stop
+            version: 1
+            nodes:
+              - id: program
+                kind: process
+                config: { command: [python3, -c, "\(script)"] }
+                outputs:
+                  - { name: out, content_type: bytes }
+              - id: sink
+                kind: stats
+                inputs: { in: program/out }
+
+            """)
+        let process = try RunningCoordinator(arguments: [file.path], flow: "process-stop")
+        _ = try process.waitForLine(containing: "process: running", timeout: 30, inStandardError: true)
+        kill(process.pid, SIGINT)
+        let run = try process.finish()
+        #expect(run.status == 130)
+        #expect(run.summary["status"] as? String == "interrupted")
+        // The SIGTERM that stopped the program is its expected end: the node completed.
+        #expect(run.node("program")["exit"] as? Int == 0, "\(run.standardError)")
+        let produced = try #require(run.node("program")["frames_out"] as? Int)
+        #expect(produced > 0)
+        #expect(run.node("sink")["frames_in"] as? Int == produced)
+    }
+
     @Test func aFrameTooLargeForItsRingIsAClearError() throws {
         // The edge's ring holds frames up to about half its 4 KiB; the program announces 1 MiB.
         let script = "import struct, sys; sys.stdout.buffer.write(struct.pack('<4sIHHIQqq', b'CXF1', 1 << 20, 0, 0, 0, 0, 0, 0)); sys.stdout.flush(); sys.stdin.buffer.read()"

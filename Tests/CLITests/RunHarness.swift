@@ -73,11 +73,11 @@ final class RunningCoordinator: @unchecked Sendable {
 
     /// Waits for a line of standard output containing `text`.
     @discardableResult
-    func waitForLine(containing text: String, timeout: Double) throws -> String {
+    func waitForLine(containing text: String, timeout: Double, inStandardError: Bool = false) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         repeat {
             lock.lock()
-            let lines = outputText.split(separator: "\n").map(String.init)
+            let lines = (inStandardError ? errorText : outputText).split(separator: "\n").map(String.init)
             lock.unlock()
             if text.isEmpty { return "" }
             if let line = lines.first(where: { $0.contains(text) }) { return line }
