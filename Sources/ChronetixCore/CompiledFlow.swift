@@ -48,28 +48,34 @@ public struct FlowDefaults: Hashable, Sendable, Codable {
     public var queue: QueueSpec
     public var restart: RestartPolicy
     public var onError: ErrorPolicy
+    /// What a node does with a frame that arrives after its deadline.
+    public var onLate: LatePolicy
 
     public init(
         qos: QoSClass,
         deadlineNanoseconds: UInt64,
         queue: QueueSpec,
         restart: RestartPolicy,
-        onError: ErrorPolicy
+        onError: ErrorPolicy,
+        onLate: LatePolicy = .process
     ) {
         self.qos = qos
         self.deadlineNanoseconds = deadlineNanoseconds
         self.queue = queue
         self.restart = restart
         self.onError = onError
+        self.onLate = onLate
     }
 
-    /// Chronetix's defaults: normal QoS, no deadline, a 1 MiB blocking queue, no restarts, errors propagate.
+    /// Chronetix's defaults: normal QoS, no deadline, a 1 MiB blocking queue, no restarts, errors propagate,
+    /// late frames are processed.
     public static let builtIn = FlowDefaults(
         qos: .normal,
         deadlineNanoseconds: 0,
         queue: QueueSpec(capacityBytes: 1 << 20, policy: .block),
         restart: .default,
-        onError: .propagate
+        onError: .propagate,
+        onLate: .process
     )
 
     private enum CodingKeys: String, CodingKey {
@@ -77,6 +83,7 @@ public struct FlowDefaults: Hashable, Sendable, Codable {
         case deadlineNanoseconds = "deadline_ns"
         case queue, restart
         case onError = "on_error"
+        case onLate = "on_late"
     }
 }
 
@@ -94,6 +101,8 @@ public struct NodeManifest: Hashable, Sendable, Codable {
     public var deadlineNanoseconds: UInt64
     public var restart: RestartPolicy
     public var onError: ErrorPolicy
+    /// What the node does with a frame that arrives after its deadline.
+    public var onLate: LatePolicy
     /// The node's configuration, every key of its kind present (defaults applied), in the catalogue's
     /// order; durations are integer nanoseconds and sizes integer bytes.
     public var config: StructuredValue
@@ -112,6 +121,7 @@ public struct NodeManifest: Hashable, Sendable, Codable {
         deadlineNanoseconds: UInt64,
         restart: RestartPolicy,
         onError: ErrorPolicy,
+        onLate: LatePolicy = .process,
         config: StructuredValue,
         process: ProcessSpec?
     ) {
@@ -126,6 +136,7 @@ public struct NodeManifest: Hashable, Sendable, Codable {
         self.deadlineNanoseconds = deadlineNanoseconds
         self.restart = restart
         self.onError = onError
+        self.onLate = onLate
         self.config = config
         self.process = process
     }
@@ -135,6 +146,7 @@ public struct NodeManifest: Hashable, Sendable, Codable {
         case deadlineNanoseconds = "deadline_ns"
         case restart
         case onError = "on_error"
+        case onLate = "on_late"
         case config, process
     }
 }

@@ -87,6 +87,15 @@ public enum ErrorPolicy: String, CaseIterable, Hashable, Sendable, Codable {
     case useDefault = "use-default"
 }
 
+/// What a node does with a frame that reaches it after its deadline (its timestamp plus the edge's deadline
+/// budget). Either way the frame is counted as received and as a deadline miss on its edge.
+public enum LatePolicy: String, CaseIterable, Hashable, Sendable, Codable {
+    /// Hand the frame to the node as usual.
+    case process
+    /// Do not hand it to the node; count it as a late drop on the input.
+    case drop
+}
+
 /// Where a node's code comes from.
 public enum ArtifactKind: String, CaseIterable, Hashable, Sendable, Codable {
     /// A node of Chronetix's standard library, run inside `chronetix-worker`.

@@ -246,12 +246,17 @@ final class NodeRunner {
         _ handle: (FrameInfo, RawSpan) throws -> Void
     ) throws {
         let metadata = unsafe frame.metadata
-        _ = unsafe input.account(
+        let late = unsafe input.account(
             payloadBytes: frame.payload.count,
             timestamp: metadata.timestampNanoseconds,
             deadline: metadata.deadlineNanoseconds,
             now: Int64(now)
         )
+        if late && input.dropsLateFrames {
+            // `on_late: drop`: received and missed (counted above), but not the node's to handle.
+            input.countLateDrop()
+            return
+        }
         if isSink {
             if session.firstFrame == 0 { session.firstFrame = now }
             session.lastFrame = now

@@ -104,23 +104,30 @@ struct PortOutput: FrameOutput {
 }
 
 /// An input port: one consumer slot of the producing node's ring, with the edge's figures on this side
-/// (frames, bytes, deadline misses, latency from the frame's timestamp).
+/// (frames, bytes, deadline misses, late frames dropped, latency from the frame's timestamp).
 final class InputPort {
     let binding: WorkerAssignment.InputBinding
     let index: Int
     let contentType: ContentType
+    /// The node's `on_late: drop`: a frame received after its deadline is counted, not handed to the node.
+    let dropsLateFrames: Bool
     @exclusivity(unchecked) var consumer: RingConsumer
     @exclusivity(unchecked) private(set) var frames: UInt64 = 0
     @exclusivity(unchecked) private(set) var bytes: UInt64 = 0
     @exclusivity(unchecked) private(set) var deadlineMisses: UInt64 = 0
+    /// Late frames not handed to the node (``dropsLateFrames``); each is also a deadline miss.
+    @exclusivity(unchecked) private(set) var lateDrops: UInt64 = 0
     /// Nanoseconds from a frame's timestamp to its receipt, 1 ns to 100 s at 2 significant digits.
     @exclusivity(unchecked) private var latency = Histogram<UInt64>(highestTrackableValue: 100_000_000_000, numberOfSignificantValueDigits: .two)
     @exclusivity(unchecked) var isEnded = false
 
-    init(binding: WorkerAssignment.InputBinding, index: Int, contentType: ContentType) throws(RingError) {
+    init(
+        binding: WorkerAssignment.InputBinding, index: Int, contentType: ContentType, onLate: LatePolicy = .process
+    ) throws(RingError) {
         self.binding = binding
         self.index = index
         self.contentType = contentType
+        dropsLateFrames = onLate == .drop
         consumer = try RingConsumer(attachingTo: binding.ring, slot: binding.slot)
     }
 
@@ -135,6 +142,10 @@ final class InputPort {
         return true
     }
 
+    /// Counts a late frame dropped under `on_late: drop` (after ``account(payloadBytes:timestamp:deadline:now:)``).
+    @inline(__always)
+    func countLateDrop() { lateDrops &+= 1 }
+
     func report() -> InputReport {
         InputReport(
             port: binding.port,
@@ -144,6 +155,7 @@ final class InputPort {
             bytes: bytes,
             duplicates: consumer.resumedDuplicates,
             deadlineMisses: deadlineMisses,
+            lateDrops: lateDrops,
             latencyP50: frames == 0 ? 0 : latency.valueAtPercentile(50),
             latencyP95: frames == 0 ? 0 : latency.valueAtPercentile(95),
             latencyP99: frames == 0 ? 0 : latency.valueAtPercentile(99)

@@ -100,6 +100,8 @@ public struct InputReport: Hashable, Sendable, Codable {
     public var duplicates: UInt64
     /// Frames received after their deadline.
     public var deadlineMisses: UInt64
+    /// Of those, the frames not handed to the node because its `on_late` is `drop`.
+    public var lateDrops: UInt64
     /// From a frame's timestamp (when its source made it) to its receipt here, in nanoseconds.
     public var latencyP50: UInt64
     public var latencyP95: UInt64
@@ -107,7 +109,7 @@ public struct InputReport: Hashable, Sendable, Codable {
 
     public init(
         port: String, edge: String, slot: Int, frames: UInt64, bytes: UInt64, duplicates: UInt64,
-        deadlineMisses: UInt64, latencyP50: UInt64, latencyP95: UInt64, latencyP99: UInt64
+        deadlineMisses: UInt64, lateDrops: UInt64 = 0, latencyP50: UInt64, latencyP95: UInt64, latencyP99: UInt64
     ) {
         self.port = port
         self.edge = edge
@@ -116,6 +118,7 @@ public struct InputReport: Hashable, Sendable, Codable {
         self.bytes = bytes
         self.duplicates = duplicates
         self.deadlineMisses = deadlineMisses
+        self.lateDrops = lateDrops
         self.latencyP50 = latencyP50
         self.latencyP95 = latencyP95
         self.latencyP99 = latencyP99

@@ -98,7 +98,7 @@ final class WorkerSession {
             for topic in assignment.controlTopics { _ = try client.subscribe(topic) }
             for (index, binding) in assignment.inputs.enumerated() {
                 let type = node.inputs.first(where: { $0.name == binding.port })?.contentType ?? .any
-                inputs.append(try InputPort(binding: binding, index: index, contentType: type))
+                inputs.append(try InputPort(binding: binding, index: index, contentType: type, onLate: node.onLate))
             }
             for binding in assignment.outputs {
                 outputs.append(try OutputPort(binding: binding) { [unowned self] in try serviceWhileBlocked() })

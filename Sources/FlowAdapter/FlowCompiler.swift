@@ -286,6 +286,7 @@ struct FlowCompiler {
                     deadlineNanoseconds: node.policies.deadlineNanoseconds,
                     restart: node.policies.restart,
                     onError: node.policies.onError,
+                    onLate: node.policies.onLate,
                     config: node.config,
                     process: node.process
                 )

@@ -38,7 +38,7 @@ struct ParsedNode {
     var process: ProcessSpec?
     var inputs: [ParsedInput] = []
     var outputs: [ParsedOutput] = []
-    /// QoS, deadline, queue, restart and error policy: the flow's defaults overridden by the node's keys.
+    /// QoS, deadline, queue, restart, error and late-frame policy: the flow's defaults overridden by the node's keys.
     var policies: FlowDefaults
     var origin: NodeOrigin = .internal
 }
@@ -49,10 +49,10 @@ struct FlowParser {
     var log: DiagnosticLog
 
     static let topLevelKeys = ["flow", "version", "description", "defaults", "nodes"]
-    static let defaultsKeys = ["qos", "deadline", "queue", "restart", "on_error"]
+    static let defaultsKeys = ["qos", "deadline", "queue", "restart", "on_error", "on_late"]
     static let nodeKeys = [
         "id", "kind", "description", "config", "inputs", "outputs", "qos", "deadline", "queue", "restart", "on_error",
-        "origin",
+        "on_late", "origin",
     ]
     static let queueKeys = ["capacity", "policy"]
     static let restartKeys = ["policy", "max", "backoff", "window"]
@@ -121,7 +121,7 @@ struct FlowParser {
         return parsePolicies(node, base: .builtIn)
     }
 
-    /// Reads the keys a node shares with `defaults` (qos, deadline, queue, restart, on_error) over `base`.
+    /// Reads the keys a node shares with `defaults` (qos, deadline, queue, restart, on_error, on_late) over `base`.
     private mutating func parsePolicies(_ node: SourceNode, base: FlowDefaults) -> FlowDefaults {
         var defaults = base
         if let entry = node["qos"], let qos = qos(entry.value) { defaults.qos = qos }
@@ -134,6 +134,9 @@ struct FlowParser {
         }
         if let entry = node["on_error"], let policy = choice(entry.value, ErrorPolicy.self, what: "'on_error'") {
             defaults.onError = policy
+        }
+        if let entry = node["on_late"], let policy = choice(entry.value, LatePolicy.self, what: "'on_late'") {
+            defaults.onLate = policy
         }
         return defaults
     }

@@ -27,6 +27,8 @@ struct RunSummary {
         var drops: UInt64
         var duplicates: UInt64
         var deadlineMisses: UInt64
+        /// Of the deadline misses, the frames the reader dropped (`on_late: drop`) instead of handling.
+        var lateDrops: UInt64
         var latency: (p50: UInt64, p95: UInt64, p99: UInt64)
     }
 
@@ -88,6 +90,7 @@ struct RunSummary {
                         drops: consumer?.drops ?? 0,
                         duplicates: input?.duplicates ?? consumer?.duplicates ?? 0,
                         deadlineMisses: input?.deadlineMisses ?? 0,
+                        lateDrops: input?.lateDrops ?? 0,
                         latency: (input?.latencyP50 ?? 0, input?.latencyP95 ?? 0, input?.latencyP99 ?? 0)
                     )
                 )
@@ -120,7 +123,8 @@ struct RunSummary {
             edgeTable.append([
                 edge.key, "\(edge.frames)", String(format: "%.1f", Double(edge.bytes) / 1e6),
                 seconds > 0 ? String(format: "%.0f", Double(edge.frames) / seconds) : "-",
-                "\(edge.drops)", "\(edge.duplicates)", "\(edge.deadlineMisses)",
+                "\(edge.drops)", "\(edge.duplicates)",
+                edge.lateDrops > 0 ? "\(edge.deadlineMisses) (\(edge.lateDrops) dropped)" : "\(edge.deadlineMisses)",
                 Self.latencyText(edge.latency.p50), Self.latencyText(edge.latency.p95), Self.latencyText(edge.latency.p99),
             ])
         }
@@ -205,6 +209,7 @@ struct RunSummary {
                     .init("drops", .integer(Int64(clamping: edge.drops))),
                     .init("duplicates", .integer(Int64(clamping: edge.duplicates))),
                     .init("deadline_misses", .integer(Int64(clamping: edge.deadlineMisses))),
+                    .init("late_drops", .integer(Int64(clamping: edge.lateDrops))),
                     .init(
                         "latency_ns",
                         .map([

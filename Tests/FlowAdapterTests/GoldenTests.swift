@@ -96,4 +96,20 @@ import Testing
         #expect(hold.contentType == .bytes)  // delay passes its input's type through
         #expect(flow.node("hold")?.config["delay"] == .integer(1_500_000))
     }
+
+    @Test func lateFramePolicyComesFromTheNodeThenTheDefaults() throws {
+        let flow = try FlowAdapter.compile(file: FixtureFiles.path("late-frames.yaml")).flow
+        #expect(flow.defaults.onLate == .drop)
+        #expect(flow.node("source")?.onLate == .drop)
+        #expect(flow.node("hold")?.onLate == .process)
+        #expect(flow.node("sink")?.onLate == .drop)
+        // Without `defaults.on_late`, nodes process late frames unless they say otherwise.
+        let text = "flow: f\nnodes:\n  - { id: s, kind: counter }\n  - { id: d, kind: discard, inputs: { in: s/out }, on_late: drop }\n"
+        let plain = try FlowAdapter.compile(text: text, fileName: "f.yaml").flow
+        #expect(plain.defaults.onLate == .process)
+        #expect(plain.node("s")?.onLate == .process)
+        #expect(plain.node("d")?.onLate == .drop)
+        let manifest = try StructuredValueEncoder().encode(try #require(plain.node("d")))
+        #expect(manifest["on_late"] == .string("drop"))
+    }
 }
