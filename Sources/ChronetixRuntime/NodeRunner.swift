@@ -194,8 +194,9 @@ final class NodeRunner {
                         break
                     }
                     // The receipt time of a frame, for its latency and deadline: read for the first frame of
-                    // a batch and every 8th after it. The frames of a batch were all in the ring when the batch
-                    // began, so a shared reading is late by at most the handling of 7 frames.
+                    // a batch and every 8th after it (a clock read costs as much as handling a small frame). A
+                    // shared reading is older than the frame's receipt by at most the handling of 7 frames, so
+                    // latencies err low by that much (and a frame published meanwhile may read as 0 ns).
                     if count & 7 == 0 { now = Clock.monotonicNanoseconds() }
                     try unsafe deliver(frame, from: input, session: session, isSink: isSink, now: now, handle)
                     count += 1

@@ -64,7 +64,7 @@ final class FlowRun {
         let traceHigh = UInt64.random(in: 1...UInt64.max)
         let traceLow = UInt64.random(in: 0...UInt64.max)
         let span = UInt64.random(in: 1...UInt64.max)
-        traceParent = TraceParent(traceIDHigh: traceHigh, traceIDLow: traceLow, parentID: span).map { "\($0)" } ?? ""
+        traceParent = TraceParent(traceIDHigh: traceHigh, traceIDLow: traceLow, parentID: span)?.text ?? ""
         socketPath = "\(FileSystem.temporaryDirectory)/chronetix-\(runID)/bus.sock"
         board = try RunBoard(nodes: flow.nodes.map(\.id))
     }

@@ -46,6 +46,37 @@ struct ProcessNodeTests {
         #expect(run.standardError.contains("chronetix-worker[python]: process: python: done, 2000 frames"), "\(run.standardError)")
     }
 
+    @Test func theProgramSeesTheRunInItsEnvironment() throws {
+        // The program reports what it was given as an error report on frame 0, under skip-frame, so the
+        // message reaches the log; it passes no frames on.
+        let script = "import os, struct, sys\\nsys.stdin.buffer.read()\\nm = ' '.join(os.environ.get(k, '-') for k in ['CHRONETIX_NODE', 'CHRONETIX_FLOW', 'TRACEPARENT', 'CHRONETIX_TOKEN', 'EXTRA']).encode()\\nsys.stdout.buffer.write(struct.pack('<4sIHHIQqq', b'CXF1', len(m), 0, 1, 0, 0, 0, 0) + m)"
+        let file = try TemporaryFile(contents: """
+            flow: process-environment
+            version: 1
+            nodes:
+              - id: numbers
+                kind: counter
+                config: { size: 8, frames: 3 }
+              - id: program
+                kind: process
+                config: { command: [python3, -c, "\(script)"], env: { EXTRA: given } }
+                on_error: skip-frame
+                inputs:
+                  in: { from: numbers/out, content_type: bytes }
+                outputs:
+                  - { name: out, content_type: bytes }
+              - id: sink
+                kind: discard
+                inputs: { in: program/out }
+
+            """)
+        let run = try FlowRunResult.run([file.path], flow: "process-environment")
+        #expect(run.status == 0, "\(run.standardError)")
+        let trace = try #require(run.summary["trace_parent"] as? String)
+        // The token stays with the worker ('-'); the rest is the run's.
+        #expect(run.standardError.contains("frame 0: program process-environment \(trace) - given"), "\(run.standardError)")
+    }
+
     @Test func anErrorReportIsSkippedUnderSkipFrame() throws {
         let text = flow("process-skip", command: "python3, examples/process/passthrough.py, --fail-at, 7", onError: "skip-frame")
         let file = try TemporaryFile(contents: text)

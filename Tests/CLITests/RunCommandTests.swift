@@ -22,6 +22,11 @@ struct RunCommandTests {
         let latency = try #require(edge["latency_ns"] as? [String: Any])
         #expect((latency["p50"] as? Int ?? 0) > 0)
         #expect(run.output.contains("flow sensor-chain: completed"))
+        // The run's W3C trace context: version 00, a 32-hex trace id, a 16-hex span id, flags 01.
+        let trace = try #require(run.summary["trace_parent"] as? String)
+        let parts = trace.split(separator: "-")
+        #expect(parts.count == 4 && parts[0] == "00" && parts[1].count == 32 && parts[2].count == 16 && parts[3] == "01", "\(trace)")
+        #expect(trace.allSatisfy { $0 == "-" || $0.isHexDigit })
         for node in ["source", "gain", "sink"] { #expect(run.node(node)["exit"] as? Int == 0) }
     }
 
