@@ -77,6 +77,56 @@ struct ProcessNodeTests {
         #expect(run.standardError.contains("frame 0: program process-environment \(trace) - given"), "\(run.standardError)")
     }
 
+    @Test func cborAndArrowFramesPassThroughUntouchedOnTwoOutputs() throws {
+        // A program with two outputs: 50 CBOR items on `items` (cbor), 50 Arrow-like byte strings on `table`
+        // (arrow). Each goes through a catalogue node that takes any type (merge, delay) into a file: the bytes
+        // arrive as the program wrote them, and the readers found the right content type on every frame.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-formats-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = "import struct, sys\\nout = sys.stdout.buffer\\nfor i in range(50):\\n    item = bytes([0x82, 0x18, i + 24, 0x63]) + b'abc'\\n    out.write(struct.pack('<4sIHHIQqq', b'CXF1', len(item), 0, 0, 0, 0, 0, 0) + item)\\n    table = b'ARROW1' + bytes([i]) * (i + 1)\\n    out.write(struct.pack('<4sIHHIQqq', b'CXF1', len(table), 1, 0, 0, 0, 0, 0) + table)"
+        let file = try TemporaryFile(contents: """
+            flow: process-formats
+            version: 1
+            nodes:
+              - id: program
+                kind: process
+                config: { command: [python3, -c, "\(script)"] }
+                outputs:
+                  - { name: items, content_type: cbor }
+                  - { name: table, content_type: arrow }
+              - id: join
+                kind: merge
+                inputs: { only: program/items }
+              - id: hold
+                kind: delay
+                config: { delay: 1ms }
+                inputs: { in: program/table }
+              - id: cbor-file
+                kind: file-writer
+                config: { path: \(directory.path)/items.cbor }
+                inputs: { in: join/out }
+              - id: arrow-file
+                kind: file-writer
+                config: { path: \(directory.path)/table.arrows }
+                inputs: { in: hold/out }
+
+            """)
+        let run = try FlowRunResult.run([file.path], flow: "process-formats")
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.node("program")["frames_out"] as? Int == 100)
+        var items: [UInt8] = []
+        var table: [UInt8] = []
+        for i in 0..<50 {
+            items += [0x82, 0x18, UInt8(i + 24), 0x63] + Array("abc".utf8)
+            table += Array("ARROW1".utf8) + [UInt8](repeating: UInt8(i), count: i + 1)
+        }
+        #expect(FileManager.default.contents(atPath: directory.appendingPathComponent("items.cbor").path).map(Array.init) == items)
+        #expect(FileManager.default.contents(atPath: directory.appendingPathComponent("table.arrows").path).map(Array.init) == table)
+        #expect(run.node("cbor-file")["errors"] as? Int == 0)
+        #expect(run.node("arrow-file")["errors"] as? Int == 0)
+    }
+
     @Test func anErrorReportIsSkippedUnderSkipFrame() throws {
         let text = flow("process-skip", command: "python3, examples/process/passthrough.py, --fail-at, 7", onError: "skip-frame")
         let file = try TemporaryFile(contents: text)
