@@ -30,6 +30,32 @@ struct ProcessNodeTests {
         """
     }
 
+    /// A flow `program → sink` where the program is Python `script` (lines joined by newlines) with no
+    /// inputs and one `bytes` output; `nodeKeys` are extra YAML lines for the program node.
+    private func sourceProgramFlow(_ name: String, script: [String], sink: String = "stats", nodeKeys: String = "") -> String {
+        // YAML's double-quoted scalar turns each \n back into a newline.
+        let command = script.joined(separator: "\\n").replacingOccurrences(of: "\"", with: "\\\"")
+        return """
+            flow: \(name)
+            version: 1
+            nodes:
+              - id: program
+                kind: process
+                config: { command: [python3, -c, "\(command)"] }
+                outputs:
+                  - { name: out, content_type: bytes }\(nodeKeys.isEmpty ? "" : "\n    " + nodeKeys)
+              - id: sink
+                kind: \(sink)
+                inputs: { in: program/out }
+
+            """
+    }
+
+    /// Python that writes one frame record header for a payload of `length` on output `port`.
+    private static func header(length: String, port: Int = 0) -> String {
+        "struct.pack('<4sIHHIQqq', b'CXF1', \(length), \(port), 0, 0, 0, 0, 0)"
+    }
+
     @Test func pythonExamplePassesEveryFrameThrough() throws {
         let run = try FlowRunResult.run(["examples/python-process.yaml"], flow: "python-process")
         #expect(run.status == 0, "\(run.standardError)")
@@ -176,26 +202,11 @@ struct ProcessNodeTests {
 
     @Test func aProgramWithoutInputsIsASource() throws {
         // 300 records of 16 bytes on output 0, then the end; the runtime stamps each frame's time.
-        let script = """
-            import struct, sys
-            out = sys.stdout.buffer
-            for i in range(300):
-                out.write(struct.pack('<4sIHHIQqq', b'CXF1', 16, 0, 0, 0, 0, 0, 0) + i.to_bytes(16, 'little'))
-            """
-        let file = try TemporaryFile(contents: """
-            flow: process-source
-            version: 1
-            nodes:
-              - id: program
-                kind: process
-                config: { command: [python3, -c, "\(script.replacingOccurrences(of: "\n", with: "\\n"))"] }
-                outputs:
-                  - { name: out, content_type: bytes }
-              - id: sink
-                kind: stats
-                inputs: { in: program/out }
-
-            """)
+        let file = try TemporaryFile(contents: sourceProgramFlow("process-source", script: [
+            "import struct, sys",
+            "for i in range(300):",
+            "    sys.stdout.buffer.write(\(Self.header(length: "16")) + i.to_bytes(16, 'little'))",
+        ]))
         let run = try FlowRunResult.run([file.path], flow: "process-source")
         #expect(run.status == 0, "\(run.standardError)")
         #expect(run.node("program")["frames_out"] as? Int == 300)
@@ -204,21 +215,13 @@ struct ProcessNodeTests {
 
     @Test func stoppingARunEndsAProgramWithoutInputsCleanly() throws {
         // An endless program source: a frame every 5 ms; it says so on standard error after its first.
-        let script = "import struct, sys, time\\nout = sys.stdout.buffer\\nfor i in range(1 << 40):\\n    out.write(struct.pack('<4sIHHIQqq', b'CXF1', 8, 0, 0, 0, 0, 0, 0) + i.to_bytes(8, 'little')); out.flush()\\n    if i == 0: print('running', file=sys.stderr, flush=True)\\n    time.sleep(0.005)"
-        let file = try TemporaryFile(contents: """
-            flow: process-stop
-            version: 1
-            nodes:
-              - id: program
-                kind: process
-                config: { command: [python3, -c, "\(script)"] }
-                outputs:
-                  - { name: out, content_type: bytes }
-              - id: sink
-                kind: stats
-                inputs: { in: program/out }
-
-            """)
+        let file = try TemporaryFile(contents: sourceProgramFlow("process-stop", script: [
+            "import struct, sys, time",
+            "for i in range(1 << 40):",
+            "    sys.stdout.buffer.write(\(Self.header(length: "8")) + i.to_bytes(8, 'little')); sys.stdout.flush()",
+            "    if i == 0: print('running', file=sys.stderr, flush=True)",
+            "    time.sleep(0.005)",
+        ]))
         let process = try RunningCoordinator(arguments: [file.path], flow: "process-stop")
         _ = try process.waitForLine(containing: "process: running", timeout: 30, inStandardError: true)
         kill(process.pid, SIGINT)
@@ -234,22 +237,10 @@ struct ProcessNodeTests {
 
     @Test func aFrameTooLargeForItsRingIsAClearError() throws {
         // The edge's ring holds frames up to about half its 4 KiB; the program announces 1 MiB.
-        let script = "import struct, sys; sys.stdout.buffer.write(struct.pack('<4sIHHIQqq', b'CXF1', 1 << 20, 0, 0, 0, 0, 0, 0)); sys.stdout.flush(); sys.stdin.buffer.read()"
-        let file = try TemporaryFile(contents: """
-            flow: process-large
-            version: 1
-            nodes:
-              - id: program
-                kind: process
-                config: { command: [python3, -c, "\(script)"] }
-                queue: { capacity: 4KiB }
-                outputs:
-                  - { name: out, content_type: bytes }
-              - id: sink
-                kind: discard
-                inputs: { in: program/out }
-
-            """)
+        let file = try TemporaryFile(contents: sourceProgramFlow("process-large", script: [
+            "import struct, sys",
+            "sys.stdout.buffer.write(\(Self.header(length: "1 << 20"))); sys.stdout.flush(); sys.stdin.buffer.read()",
+        ], sink: "discard", nodeKeys: "queue: { capacity: 4KiB }"))
         let run = try FlowRunResult.run([file.path], flow: "process-large")
         #expect(run.status == 1)
         #expect(run.standardError.contains("frame too large"), "\(run.standardError)")
