@@ -218,6 +218,9 @@ int cx_spawn(const char *path, char *const argv[], char *const envp[], int new_g
     if (rc == 0 && stdout_fd >= 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
     if (rc == 0 && stderr_fd >= 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
     if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    // Nothing but 0, 1 and 2 reaches the child, whatever this process inherited without FD_CLOEXEC (a pipe of
+    // whoever started the coordinator, say): a child holding such a pipe would keep its reader waiting.
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     pid_t child = 0;
     if (rc == 0) {
         rc = search_path ? posix_spawnp(&child, path, &actions, &attributes, argv, envp)
@@ -231,6 +234,24 @@ int cx_spawn(const char *path, char *const argv[], char *const envp[], int new_g
 
 int cx_pipe(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
+}
+
+static volatile sig_atomic_t cx_forward_pid = 0;
+
+static void cx_forward_handler(int signal_number) {
+    pid_t pid = (pid_t)cx_forward_pid;
+    if (pid > 0) kill(pid, signal_number);
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+}
+
+int cx_forward_termination(int32_t pid) {
+    cx_forward_pid = (sig_atomic_t)pid;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = cx_forward_handler;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGTERM, &action, NULL);
 }
 
 int cx_wait_child(int32_t pid, int no_hang, int *exited, int *value) {

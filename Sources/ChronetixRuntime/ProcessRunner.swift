@@ -101,6 +101,11 @@ final class ProcessRunner {
             let place = spec.workingDirectory.map { " in \($0)" } ?? ""
             throw NodeError(node.id, "cannot start \(program)\(place): \(error)")
         }
+        if let pid = child?.pid {
+            // A worker told to end (its coordinator died: the parent-death signal is SIGTERM) takes its program
+            // with it. Best effort: without it the program still sees its input end.
+            try? Processes.forwardTermination(to: pid)
+        }
         // The child holds its own copies now; closing ours leaves each pipe with one reader and one writer,
         // so that end of file arrives when the other side is done.
         childInput.close()

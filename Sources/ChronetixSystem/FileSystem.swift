@@ -10,6 +10,8 @@ public struct FileStatus: Hashable, Sendable {
     public var isDirectory: Bool
     /// Whether the path is a Unix-domain socket (`S_ISSOCK`).
     public var isSocket: Bool
+    /// The last modification, in seconds since the Unix epoch (`st_mtime`).
+    public var modificationTime: Int
 
     /// Creates a status from its fields.
     /// - Parameters:
@@ -17,11 +19,13 @@ public struct FileStatus: Hashable, Sendable {
     ///   - mode: The permission bits.
     ///   - isDirectory: Whether it is a directory.
     ///   - isSocket: Whether it is a socket.
-    public init(ownerUserID: UInt32, mode: UInt32, isDirectory: Bool, isSocket: Bool) {
+    ///   - modificationTime: The last modification, in seconds since the Unix epoch.
+    public init(ownerUserID: UInt32, mode: UInt32, isDirectory: Bool, isSocket: Bool, modificationTime: Int = 0) {
         self.ownerUserID = ownerUserID
         self.mode = mode
         self.isDirectory = isDirectory
         self.isSocket = isSocket
+        self.modificationTime = modificationTime
     }
 }
 
@@ -76,7 +80,8 @@ public enum FileSystem {
             ownerUserID: information.st_uid,
             mode: information.st_mode & 0o7777,
             isDirectory: kind == S_IFDIR,
-            isSocket: kind == S_IFSOCK
+            isSocket: kind == S_IFSOCK,
+            modificationTime: Int(information.st_mtim.tv_sec)
         )
     }
 

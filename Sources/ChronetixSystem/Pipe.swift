@@ -87,6 +87,15 @@ extension FileDescriptor {
 }
 
 extension Processes {
+    /// Makes a `SIGTERM` to this process reach `pid` as well, then end this process as it would have.
+    /// Wraps `sigaction(2)` with a handler in C (`cx_forward_termination`). For a process that must not leave
+    /// its own child behind when it is told to end (a worker and its `process` node's program).
+    /// - Parameter pid: The process to pass `SIGTERM` on to.
+    /// - Throws: The `Errno` of `sigaction`.
+    public static func forwardTermination(to pid: Int32) throws(Errno) {
+        guard cx_forward_termination(pid) == 0 else { throw Errno.current }
+    }
+
     /// Makes a write to a pipe with no reader fail with `EPIPE` instead of killing this process with `SIGPIPE`.
     /// Wraps `signal(2)` with `SIG_IGN`. Children started by ``ChildProcess`` get the default action back.
     public static func ignoreBrokenPipeSignal() {

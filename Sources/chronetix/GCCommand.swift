@@ -1,15 +1,20 @@
 import ArgumentParser
+import ChronetixSystem
 import ShmDataPort
 
 struct GC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Removes shared-memory segments left behind by Chronetix runs whose owner died.",
+        abstract: "Removes shared-memory segments and run directories left behind by Chronetix runs whose owner died.",
         discussion: """
             Looks at every /dev/shm entry named chronetix.*, reads its ring header, and removes it only if it \
             is a Chronetix ring whose owning process (pid and start time) no longer runs, or a segment that \
             was never initialised and is more than a minute old. Live rings and anything it does not \
             recognise are listed and left alone.
+
+            Then it looks at every $TMPDIR/chronetix-<run> directory of this user and removes those whose bus \
+            socket has no listener (the coordinator is gone), or that have been empty for a minute. `chronetix \
+            run` does both before it starts.
             """
     )
 
@@ -53,7 +58,46 @@ struct GC: ParsableCommand {
         }
         let verb = dryRun ? "would remove" : "removed"
         print("\(verb) \(stale.count - failures) stale segment(s); left \(live) live and \(unrecognized) unrecognised")
+        failures += try collectRunDirectories()
         if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// The run directories (`$TMPDIR/chronetix-<run>/`) of coordinators that are gone.
+    /// - Returns: How many could not be removed.
+    private func collectRunDirectories() throws -> Int {
+        let findings: [StaleRuns.Finding]
+        do {
+            findings = try StaleRuns.scan()
+        } catch {
+            throw RuntimeFailure("cannot look at the run directories in \(FileSystem.temporaryDirectory): \(error)")
+        }
+        let stale = findings.filter { if case .stale = $0.verdict { true } else { false } }
+        var failures = 0
+        if dryRun {
+            for finding in stale {
+                if case .stale(let reason) = finding.verdict { print("would remove \(finding.path): \(reason)") }
+            }
+        } else {
+            let outcome = StaleRuns.remove(stale)
+            for finding in outcome.removed {
+                if case .stale(let reason) = finding.verdict { print("removed \(finding.path): \(reason)") }
+            }
+            for (finding, error) in outcome.failed {
+                print("could not remove \(finding.path): \(error)")
+                failures += 1
+            }
+        }
+        if verbose {
+            for finding in findings {
+                switch finding.verdict {
+                case .stale: continue
+                case .live: print("left \(finding.path): its coordinator is running")
+                case .unrecognized(let reason): print("left \(finding.path): \(reason)")
+                }
+            }
+        }
+        print("\(dryRun ? "would remove" : "removed") \(stale.count - failures) stale run directorie(s)")
+        return failures
     }
 
     static func reason(_ finding: StaleSegments.Finding) -> String {

@@ -56,6 +56,9 @@ struct Run: ParsableCommand {
             throw ExitCode(64)
         }
         if let attachTimeout, !(attachTimeout > 0) { throw ValidationError("--attach-timeout must be positive") }
+        // What runs whose coordinator died left behind (segments, run directories) goes before this run makes
+        // its own: nothing of a crashed run outlives the next one.
+        for line in RunLeftovers.clean() { StandardError.print("chronetix run: \(line)") }
         let workerPath = worker ?? Self.workerBesideExecutable()
         if attachList.count < flow.nodes.count && access(workerPath, X_OK) != 0 {
             StandardError.print("chronetix run: no worker executable at \(workerPath) (build chronetix-worker, or pass --worker)")

@@ -56,7 +56,8 @@ int cx_set_thread_name(const char *name);
 /// `new_group` is non-zero, in a process group of its own (so a terminal's Ctrl-C reaches only the parent).
 /// `stdin_fd`, `stdout_fd` and `stderr_fd`, when not -1, become the child's descriptors 0, 1 and 2 (others are
 /// inherited). `cwd`, when not NULL, is the child's working directory (a relative `path` is found from there).
-/// With `search_path` non-zero a `path` without a slash is looked up in `PATH` (posix_spawnp).
+/// With `search_path` non-zero a `path` without a slash is looked up in `PATH` (posix_spawnp). Descriptors 3 and
+/// up are closed in the child (posix_spawn_file_actions_addclosefrom_np), inherited or not.
 /// In C because posix_spawnattr_t, posix_spawn_file_actions_t and sigset_t are opaque to Swift.
 /// Returns 0 and sets `*pid`, or an errno (also the exec's: ENOENT, EACCES, ENOEXEC).
 int cx_spawn(const char *path, char *_Nullable const argv[_Nonnull], char *_Nullable const envp[_Nonnull], int new_group,
@@ -65,6 +66,12 @@ int cx_spawn(const char *path, char *_Nullable const argv[_Nonnull], char *_Null
 /// pipe2(2) with O_CLOEXEC: `fds[0]` the reading end, `fds[1]` the writing end. Returns 0, or -1 with errno.
 /// In C because glibc declares pipe2 only under _GNU_SOURCE, which Swift's Glibc module is not built with.
 int cx_pipe(int fds[_Nonnull 2]);
+
+/// Makes SIGTERM to this process reach `pid` too: a handler that sends SIGTERM to `pid`, then takes the default
+/// action (the process ends by SIGTERM, as it would have). For a worker whose coordinator dies: its parent-death
+/// signal is SIGTERM, and its `process` node's program must not outlive it. Only async-signal-safe calls in the
+/// handler (kill, signal, raise). In C because a signal handler must be a C function. Returns 0, or -1 with errno.
+int cx_forward_termination(int32_t pid);
 
 /// waitpid(2) for one child, without waiting when `no_hang`. Returns 1 when it ended (`*exited` 1 and
 /// `*value` its exit status, or `*exited` 0 and `*value` the signal that killed it), 0 when it still runs,
