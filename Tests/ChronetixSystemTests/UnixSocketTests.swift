@@ -34,6 +34,21 @@ struct UnixSocketTests {
         #expect(try receiveString(on: right, upTo: 64) == "halves")
     }
 
+    @Test func theSocketTableListsAListenerUntilItCloses() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let path = directory + "/bus.sock"
+        let listener = try FileDescriptor.listenUnixStream(path: path)
+        #expect(try UnixSocketTable.listeningPaths().contains(path))
+        // A connected client's socket is in the table too, but not as a listener under that path.
+        let client = try FileDescriptor.connectUnixStream(path: path)
+        listener.close()
+        // The socket file stays, as a dead coordinator's does; nothing listens on it any more.
+        #expect(try FileSystem.status(of: path).isSocket)
+        #expect(try !UnixSocketTable.listeningPaths().contains(path))
+        client.close()
+    }
+
     @Test func listenerAcceptsAConnectionFromThisProcess() throws {
         let directory = try makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
