@@ -23,6 +23,23 @@ final class FlowRun {
         var attach: [String] = []
         var attachTimeout: Duration?
         var workerPath: String
+        /// How long the frames in flight get to reach the sinks after a stop, before the nodes still running
+        /// are cut (their workers stopped with SIGTERM, then SIGKILL).
+        var drainTimeout: Duration = .seconds(5)
+    }
+
+    /// How a stop went: why, when, and which nodes drained or were cut.
+    struct Stop {
+        /// `failed` or `interrupted`.
+        var reason: Status
+        /// `CLOCK_MONOTONIC` when the sources were told to stop.
+        var at: UInt64
+        /// When every node had reported after it; nil when some were cut.
+        var drainedAt: UInt64?
+        /// The nodes still running at the drain deadline (or at a second Ctrl-C), in flow order.
+        var cut: [String] = []
+        /// The nodes that reported (drained their inputs and ended), in flow order.
+        var drained: [String] = []
     }
 
     let flow: CompiledFlow
@@ -42,6 +59,8 @@ final class FlowRun {
     private(set) var readyNanoseconds: UInt64 = 0
     private(set) var endNanoseconds: UInt64 = 0
     private(set) var ringStatuses: [String: RingStatus] = [:]
+    /// Set when the run was stopped before its natural end.
+    private(set) var stop: Stop?
 
     /// A ring segment held for the run; removed by ``remove()`` or at the latest in `deinit`.
     final class RingHolder {
@@ -174,7 +193,7 @@ final class FlowRun {
 
     /// Waits until every node is ready, then starts the flow and waits for its end. A failure or an
     /// interruption stops the sources (before or after the start), and the run still waits for every node
-    /// to drain and report, for at most 5 s.
+    /// to drain and report, for at most the drain timeout; the nodes still running then are cut.
     func run() -> (Status, [String]) {
         var problems: [String] = []
         var status = Status.completed
@@ -232,28 +251,46 @@ final class FlowRun {
             if board.interruptions.load(ordering: .relaxed) > 0 && status == .completed { status = .interrupted }
             if status != .completed && stopDeadline == .max {
                 publish(.stop)
-                stopDeadline = Clock.monotonicNanoseconds() + 5_000_000_000
+                let now = Clock.monotonicNanoseconds()
+                stop = Stop(reason: status, at: now)
+                stopDeadline = now + Clock.nanoseconds(options.drainTimeout)
             }
-            if board.interruptions.load(ordering: .relaxed) > 1 { break }  // a second Ctrl-C: no more waiting
             let finished = nodes.allSatisfy { id, node in
                 node.report != nil || node.failure != nil || terminations[id] != nil
                     || (node.attachedPID == nil && status != .completed)
             }
-            if finished { break }
-            if Clock.monotonicNanoseconds() > stopDeadline {
-                let running = nodes.filter { $0.value.report == nil && $0.value.attachedPID != nil }.keys.sorted()
-                problems.append("nodes still running 5 s after the stop: \(running.joined(separator: ", "))")
+            if finished {
+                stop?.drainedAt = Clock.monotonicNanoseconds()
+                break
+            }
+            let secondInterruption = board.interruptions.load(ordering: .relaxed) > 1
+            if secondInterruption || Clock.monotonicNanoseconds() > stopDeadline {
+                // What has not reported by now is cut: its worker is stopped below, its frames stay unread.
+                let running = flow.nodes.map(\.id).filter { id in
+                    guard let node = nodes[id] else { return false }
+                    return node.report == nil && node.failure == nil && terminations[id] == nil && node.attachedPID != nil
+                }
+                stop?.cut = running
+                let when = secondInterruption ? "at the second interruption" : "\(Self.secondsText(options.drainTimeout)) after the stop"
+                problems.append("nodes cut \(when), still running: \(running.joined(separator: ", "))")
                 break
             }
             board.wait(milliseconds: 10)
         }
         endNanoseconds = Clock.monotonicNanoseconds()
-        waitForChildren(timeoutNanoseconds: 2_000_000_000)
+        let reported = board.nodes
+        stop?.drained = flow.nodes.map(\.id).filter { reported[$0]?.report != nil }
+        waitForChildren(timeoutNanoseconds: 2_000_000_000, stoppingFirst: stop?.cut ?? [])
         for (id, termination) in terminations.sorted(by: { $0.key < $1.key }) where termination != .exited(0) && status == .completed {
             problems.append("the worker of node \(id) ended with \(termination)")
             status = .failed
         }
         return (status, problems)
+    }
+
+    static func secondsText(_ duration: Duration) -> String {
+        let seconds = Double(Clock.nanoseconds(duration)) / 1e9
+        return seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
     }
 
     /// Retires `node`'s consumer slots in the rings it reads.
@@ -295,8 +332,10 @@ final class FlowRun {
         }
     }
 
-    /// Waits for spawned workers to exit; stops those that do not (SIGTERM, then SIGKILL).
-    private func waitForChildren(timeoutNanoseconds: UInt64) {
+    /// Waits for spawned workers to exit; stops those that do not (SIGTERM, then SIGKILL). The workers of
+    /// `cut` nodes get their SIGTERM at once.
+    private func waitForChildren(timeoutNanoseconds: UInt64, stoppingFirst cut: [String] = []) {
+        for id in cut where terminations[id] == nil { children[id]?.sendToGroup(signal: SIGTERM) }
         let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
         while children.keys.contains(where: { terminations[$0] == nil }) && Clock.monotonicNanoseconds() < deadline {
             reapChildren()

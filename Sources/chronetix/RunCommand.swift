@@ -17,8 +17,10 @@ struct Run: ParsableCommand {
             Compiles the flow, creates the run directory (bus socket) and one ring per data edge, starts one \
             chronetix-worker per node (found beside this executable; --worker overrides) and waits until every \
             node is ready; then the sources start. The run ends when every node has drained its inputs and \
-            reported; the rings, socket and directory are removed and a summary is printed. Ctrl-C stops the \
-            sources, lets the frames in flight drain and reports (a second Ctrl-C stops waiting).
+            reported; the rings, socket and directory are removed and a summary is printed. Ctrl-C (or SIGTERM) \
+            stops the sources, lets the frames in flight drain for up to --drain-timeout seconds, cuts the nodes \
+            still running (SIGTERM, then SIGKILL) and reports what drained and what was cut (a second Ctrl-C \
+            stops waiting).
 
             --attach NODE,… starts those nodes' workers by hand: the command to run is printed for each, and the \
             flow starts once they are ready.
@@ -40,6 +42,9 @@ struct Run: ParsableCommand {
     @Option(help: "The chronetix-worker executable (default: the one beside chronetix).")
     var worker: String?
 
+    @Option(help: "Seconds the frames in flight get to reach the sinks after a stop (Ctrl-C, SIGTERM, a failed node) before the nodes still running are cut.")
+    var drainTimeout: Double = 5
+
     @Option(help: "Write the summary as JSON to this file.")
     var summaryJSON: String?
 
@@ -56,6 +61,7 @@ struct Run: ParsableCommand {
             throw ExitCode(64)
         }
         if let attachTimeout, !(attachTimeout > 0) { throw ValidationError("--attach-timeout must be positive") }
+        guard drainTimeout >= 0, drainTimeout <= 86_400 else { throw ValidationError("--drain-timeout must be between 0 and 86400 seconds") }
         // What runs whose coordinator died left behind (segments, run directories) goes before this run makes
         // its own: nothing of a crashed run outlives the next one.
         for line in RunLeftovers.clean() { StandardError.print("chronetix run: \(line)") }
@@ -67,7 +73,8 @@ struct Run: ParsableCommand {
         let options = FlowRun.Options(
             attach: attachList,
             attachTimeout: attachTimeout.map { .nanoseconds(Int64($0 * 1e9)) },
-            workerPath: workerPath
+            workerPath: workerPath,
+            drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9))
         )
         let interruptions = Self.catchInterruptions()
         let status: FlowRun.Status

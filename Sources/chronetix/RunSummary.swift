@@ -29,6 +29,9 @@ struct RunSummary {
         var deadlineMisses: UInt64
         /// Of the deadline misses, the frames the reader dropped (`on_late: drop`) instead of handling.
         var lateDrops: UInt64
+        /// Frames committed to the edge's ring that this reader never read nor had dropped by its policy:
+        /// what a cut left in flight (0 when the run drained).
+        var unread: UInt64
         var latency: (p50: UInt64, p95: UInt64, p99: UInt64)
     }
 
@@ -41,6 +44,8 @@ struct RunSummary {
     var traceParent: String
     var nodes: [Node] = []
     var edges: [Edge] = []
+    /// How a stop went, relative to the command's start; nil when the run was not stopped.
+    var stop: (reason: FlowRun.Status, after: UInt64, drain: UInt64?, timeout: UInt64, drained: [String], cut: [String])?
 
     init(run: FlowRun, status: FlowRun.Status) {
         flow = run.flow.flow
@@ -49,6 +54,12 @@ struct RunSummary {
         startup = run.readyNanoseconds > 0 ? run.readyNanoseconds - start : nil
         duration = (run.endNanoseconds > 0 ? run.endNanoseconds : Clock.monotonicNanoseconds()) - start
         traceParent = run.traceParent
+        if let stop = run.stop {
+            self.stop = (
+                stop.reason, stop.at - start, stop.drainedAt.map { $0 - stop.at }, Clock.nanoseconds(run.options.drainTimeout),
+                stop.drained, stop.cut
+            )
+        }
         let board = run.board.nodes
         var firstSinkFrame = UInt64.max
         var lastSinkFrame: UInt64 = 0
@@ -91,6 +102,10 @@ struct RunSummary {
                         duplicates: input?.duplicates ?? consumer?.duplicates ?? 0,
                         deadlineMisses: input?.deadlineMisses ?? 0,
                         lateDrops: input?.lateDrops ?? 0,
+                        unread: status.flatMap { ring in
+                            consumer.map { ring.writeFrames.subtractingReportingOverflow($0.readFrames &+ $0.drops) }
+                                .map { $0.overflow ? 0 : $0.partialValue }
+                        } ?? 0,
                         latency: (input?.latencyP50 ?? 0, input?.latencyP95 ?? 0, input?.latencyP99 ?? 0)
                     )
                 )
@@ -108,6 +123,19 @@ struct RunSummary {
                 + (startup.map { "; all nodes ready after \(Self.milliseconds($0))" } ?? "")
                 + (firstFrame.map { ", first frame at a sink after \(Self.milliseconds($0))" } ?? "")
         )
+        if let stop {
+            var line = "stopped (\(stop.reason.rawValue)) after \(Self.milliseconds(stop.after)): "
+            if let drain = stop.drain {
+                line += "every node drained in \(Self.milliseconds(drain))"
+            } else {
+                line += "\(stop.cut.joined(separator: ", ")) cut after the \(Self.milliseconds(stop.timeout)) drain timeout"
+            }
+            let unread = edges.filter { $0.unread > 0 }
+            if !unread.isEmpty {
+                line += "; left unread: " + unread.map { "\($0.unread) on \($0.key)" }.joined(separator: ", ")
+            }
+            lines.append(line)
+        }
         lines.append("")
         var table = [["node", "kind", "pid", "frames in", "frames out", "errors", "exit"]]
         for node in nodes {
@@ -210,6 +238,7 @@ struct RunSummary {
                     .init("duplicates", .integer(Int64(clamping: edge.duplicates))),
                     .init("deadline_misses", .integer(Int64(clamping: edge.deadlineMisses))),
                     .init("late_drops", .integer(Int64(clamping: edge.lateDrops))),
+                    .init("unread", .integer(Int64(clamping: edge.unread))),
                     .init(
                         "latency_ns",
                         .map([
@@ -229,6 +258,16 @@ struct RunSummary {
             .init("first_frame_ns", firstFrame.map { .integer(Int64(clamping: $0)) } ?? .null),
             .init("last_frame_ns", lastFrame.map { .integer(Int64(clamping: $0)) } ?? .null),
             .init("duration_ns", .integer(Int64(clamping: duration))),
+            .init("stop", stop.map { stop in
+                .map([
+                    .init("reason", .string(stop.reason.rawValue)),
+                    .init("after_ns", .integer(Int64(clamping: stop.after))),
+                    .init("drain_ns", stop.drain.map { .integer(Int64(clamping: $0)) } ?? .null),
+                    .init("drain_timeout_ns", .integer(Int64(clamping: stop.timeout))),
+                    .init("drained", .array(stop.drained.map { .string($0) })),
+                    .init("cut", .array(stop.cut.map { .string($0) })),
+                ])
+            } ?? .null),
             .init("nodes", .map(nodeMap)),
             .init("edges", .map(edgeMap)),
         ])
