@@ -145,7 +145,7 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         // Depends on the executables so that `swift test` builds them; the tests run them as processes.
-        .testTarget(name: "CLITests", dependencies: ["ChronetixCore", "chronetix", "chronetix-worker"]),
+        .testTarget(name: "CLITests", dependencies: ["ChronetixCore", "ChronetixRuntime", "IpcEventBus", "chronetix", "chronetix-worker"]),
     ]
 )
 

@@ -206,3 +206,65 @@ public enum RunCoding {
         try StructuredValueDecoder().decode(type, from: document)
     }
 }
+
+/// One step of a run, as the coordinator saw it: the ExecutionEvent stream. Published on the bus under
+/// ``topic(flow:kind:)`` (CBOR, ``RunCoding``), printed by `chronetix run --events` and written as JSON lines by
+/// `--events-file`. `docs/running.md` lists the kinds.
+public struct ExecutionEvent: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
+        /// The run exists: rings made, bus listening (`detail`: the trace context).
+        case runCreated = "run-created"
+        /// A worker was started for the node (`pid`), or attached by hand.
+        case nodeStarted = "node-started"
+        /// The node's worker attached and its node is initialised.
+        case nodeReady = "node-ready"
+        /// Every node is ready and the sources were told to start.
+        case flowStarted = "flow-started"
+        /// The node failed (`detail`: the cause).
+        case nodeFailed = "node-failed"
+        /// The node drained its inputs, ended and reported.
+        case nodeCompleted = "node-completed"
+        /// The node's worker process ended (`detail`: its exit status or signal).
+        case nodeExited = "node-exited"
+        /// The sources were told to stop before their end (`detail`: `interrupted` or `failed`).
+        case flowStopping = "flow-stopping"
+        /// The run is over (`detail`: `completed`, `failed` or `interrupted`).
+        case flowCompleted = "flow-completed"
+    }
+
+    public var kind: Kind
+    /// The run's id (`<flow>-<8 hex digits>`).
+    public var run: String
+    public var flow: String
+    public var node: String?
+    /// Wall-clock time of the event, nanoseconds since the Unix epoch.
+    public var timeNanoseconds: UInt64
+    /// Nanoseconds since the command started.
+    public var elapsedNanoseconds: UInt64
+    public var pid: Int32?
+    public var detail: String?
+
+    public init(
+        kind: Kind, run: String, flow: String, node: String? = nil, timeNanoseconds: UInt64, elapsedNanoseconds: UInt64,
+        pid: Int32? = nil, detail: String? = nil
+    ) {
+        self.kind = kind
+        self.run = run
+        self.flow = flow
+        self.node = node
+        self.timeNanoseconds = timeNanoseconds
+        self.elapsedNanoseconds = elapsedNanoseconds
+        self.pid = pid
+        self.detail = detail
+    }
+
+    /// `flow.<flow>.execution.<kind>`: subscribe to `flow.<flow>.execution.*` for all of a flow's events.
+    public static func topic(flow: String, kind: Kind) -> String { "flow.\(flow).execution.\(kind.rawValue)" }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, run, flow, node
+        case timeNanoseconds = "time_ns"
+        case elapsedNanoseconds = "elapsed_ns"
+        case pid, detail
+    }
+}

@@ -26,6 +26,10 @@ final class FlowRun {
         /// How long the frames in flight get to reach the sinks after a stop, before the nodes still running
         /// are cut (their workers stopped with SIGTERM, then SIGKILL).
         var drainTimeout: Duration = .seconds(5)
+        /// Print the ExecutionEvent stream on standard output as it happens (`--events`).
+        var showEvents = false
+        /// Write the ExecutionEvent stream to this file as JSON lines (`--events-file`).
+        var eventsFile: String?
     }
 
     /// How a stop went: why, when, and which nodes drained or were cut.
@@ -61,6 +65,7 @@ final class FlowRun {
     private(set) var ringStatuses: [String: RingStatus] = [:]
     /// Set when the run was stopped before its natural end.
     private(set) var stop: Stop?
+    private var eventsHandle: FileHandle?
 
     /// A ring segment held for the run; removed by ``remove()`` or at the latest in `deinit`.
     final class RingHolder {
@@ -85,7 +90,13 @@ final class FlowRun {
         let span = UInt64.random(in: 1...UInt64.max)
         traceParent = TraceParent(traceIDHigh: traceHigh, traceIDLow: traceLow, parentID: span)?.text ?? ""
         socketPath = "\(FileSystem.temporaryDirectory)/chronetix-\(runID)/bus.sock"
-        board = try RunBoard(nodes: flow.nodes.map(\.id))
+        board = try RunBoard(nodes: flow.nodes.map(\.id), run: runID, flow: flow.flow, startNanoseconds: startNanoseconds)
+        if let path = options.eventsFile {
+            guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+                throw RunFailure("cannot write the events to \(path)")
+            }
+            eventsHandle = handle
+        }
     }
 
     deinit { finish() }
@@ -114,16 +125,23 @@ final class FlowRun {
         let board = board
         let flowName = flow.flow
         let nodeList = flow.nodes.map(\.id).joined(separator: ", ")
+        let byHand = Set(options.attach)
         var hooks = BusServer.Hooks()
         hooks.admit = { hello, peer in
+            // An observer (a dashboard, a test, a person's script) holds the token too; it gets no assignment
+            // and may subscribe, to the ExecutionEvent stream (`flow.F.execution.*`) for instance.
+            if hello.role == "observer" { return .welcome(document: nil) }
             guard hello.role == "worker" else {
-                return .refuse(BusRefusal(.unknownRole, "a run admits workers only, not role \"\(hello.role)\""))
+                return .refuse(BusRefusal(.unknownRole, "a run admits workers and observers only, not role \"\(hello.role)\""))
             }
             guard let document = assignments[hello.name] else {
                 return .refuse(BusRefusal(.unknownNode, "flow \(flowName) has no node \"\(hello.name)\" (its nodes: \(nodeList))"))
             }
             if let holder = board.claim(hello.name, pid: peer.processID, connection: peer.connectionID) {
                 return .refuse(BusRefusal(.duplicateNode, "node \"\(hello.name)\" is already attached (pid \(holder))"))
+            }
+            if byHand.contains(hello.name) {
+                board.log(.nodeStarted, node: hello.name, pid: peer.processID, detail: "attached by hand")
             }
             return .welcome(document: document)
         }
@@ -150,6 +168,7 @@ final class FlowRun {
         configuration.maxConnections = max(64, flow.nodes.count * 2)
         let server = try BusServer(configuration: configuration, hooks: hooks)
         self.server = server
+        board.log(.runCreated, detail: traceParent)
         let finished = serverFinished
         let thread = Thread {
             do throws(BusError) {
@@ -172,12 +191,14 @@ final class FlowRun {
         let parent = FileSystem.currentProcessID()
         for node in flow.nodes where !options.attach.contains(node.id) {
             do {
-                children[node.id] = try ChildProcess(
+                let child = try ChildProcess(
                     path: options.workerPath,
                     arguments: ["--bus", socketPath, "--node", node.id, "--parent", "\(parent)"],
                     environment: variables,
                     newProcessGroup: true
                 )
+                children[node.id] = child
+                board.log(.nodeStarted, node: node.id, pid: child.pid)
             } catch {
                 throw RunFailure("cannot start the worker for node \(node.id) (\(options.workerPath)): \(error)")
             }
@@ -231,6 +252,7 @@ final class FlowRun {
         if status == .completed {
             readyNanoseconds = Clock.monotonicNanoseconds()
             publish(.start)
+            board.log(.flowStarted)
         }
         // 2. Every node reported (or the run is stopped).
         var stopDeadline: UInt64 = .max
@@ -251,6 +273,7 @@ final class FlowRun {
             if board.interruptions.load(ordering: .relaxed) > 0 && status == .completed { status = .interrupted }
             if status != .completed && stopDeadline == .max {
                 publish(.stop)
+                board.log(.flowStopping, detail: status.rawValue)
                 let now = Clock.monotonicNanoseconds()
                 stop = Stop(reason: status, at: now)
                 stopDeadline = now + Clock.nanoseconds(options.drainTimeout)
@@ -285,6 +308,8 @@ final class FlowRun {
             problems.append("the worker of node \(id) ended with \(termination)")
             status = .failed
         }
+        board.log(.flowCompleted, detail: status.rawValue)
+        flushEvents()
         return (status, problems)
     }
 
@@ -328,8 +353,42 @@ final class FlowRun {
 
     private func reapChildren() {
         for (id, child) in children where terminations[id] == nil {
-            if let termination = try? child.poll() { terminations[id] = termination }
+            if let termination = try? child.poll() { recordEnd(of: id, child, termination) }
         }
+        flushEvents()
+    }
+
+    private func recordEnd(of node: String, _ child: ChildProcess, _ termination: ChildProcess.Termination) {
+        terminations[node] = termination
+        board.log(.nodeExited, node: node, pid: child.pid, detail: termination.description)
+    }
+
+    /// Hands the events logged since the last call to their readers: the bus (`flow.F.execution.KIND`), the
+    /// terminal (`--events`), the JSON-lines file (`--events-file`).
+    func flushEvents() {
+        for event in board.takeEvents() {
+            if let server, let payload = try? RunCoding.encode(event) {
+                server.publish(Envelope(id: 0, topic: ExecutionEvent.topic(flow: flow.flow, kind: event.kind), contentType: RunCoding.contentType, payload: payload))
+            }
+            if options.showEvents {
+                print(Self.eventLine(event))
+                fflush(nil)  // nil: every stream, standard output included
+            }
+            if let eventsHandle, let document = try? RunCoding.document(event) {
+                eventsHandle.write(Data((JSONText.write(document, style: .compact) + "\n").utf8))
+            }
+        }
+    }
+
+    /// `+   52.1 ms  node-ready      gain (pid 1234): detail`.
+    static func eventLine(_ event: ExecutionEvent) -> String {
+        let elapsed = String(format: "+%9.1f ms", Double(event.elapsedNanoseconds) / 1e6)
+        let kind = event.kind.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)
+        var line = "\(elapsed)  \(kind)"
+        if let node = event.node { line += " \(node)" }
+        if let pid = event.pid { line += " (pid \(pid))" }
+        if let detail = event.detail { line += event.node == nil && event.pid == nil ? " \(detail)" : ": \(detail)" }
+        return line.trimmingCharacters(in: .whitespaces)
     }
 
     /// Waits for spawned workers to exit; stops those that do not (SIGTERM, then SIGKILL). The workers of
@@ -352,7 +411,7 @@ final class FlowRun {
         }
         for (id, child) in children where terminations[id] == nil {
             child.sendToGroup(signal: SIGKILL)
-            if let termination = try? child.wait() { terminations[id] = termination }
+            if let termination = try? child.wait() { recordEnd(of: id, child, termination) }
         }
     }
 
@@ -360,6 +419,9 @@ final class FlowRun {
     func finish() {
         if !children.isEmpty { waitForChildren(timeoutNanoseconds: 0) }
         children = [:]
+        flushEvents()
+        try? eventsHandle?.close()
+        eventsHandle = nil
         for (id, ring) in rings {
             if let status = ring.status() { ringStatuses[id] = status }
             ring.remove()

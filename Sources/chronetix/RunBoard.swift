@@ -18,13 +18,21 @@ final class RunBoard: Sendable {
     }
 
     private let state: Mutex<[String: Node]>
+    /// The ExecutionEvent stream, in the order things happened, until ``takeEvents()`` hands it over.
+    private let events = Mutex<[ExecutionEvent]>([])
+    private let run: String
+    private let flow: String
+    private let startNanoseconds: UInt64
     private let notifier: EventNotifier
     private let epoll: Mutex<Epoll>
     /// SIGINT and SIGTERM received so far.
     let interruptions = Atomic<Int>(0)
 
-    init(nodes: [String]) throws {
+    init(nodes: [String], run: String = "", flow: String = "", startNanoseconds: UInt64 = Clock.monotonicNanoseconds()) throws {
         state = Mutex(Dictionary(uniqueKeysWithValues: nodes.map { ($0, Node()) }))
+        self.run = run
+        self.flow = flow
+        self.startNanoseconds = startNanoseconds
         let notifier = try EventNotifier()
         let epoll = try Epoll(capacity: 1)
         try epoll.add(notifier.descriptor, events: .readable, data: 0)
@@ -75,14 +83,41 @@ final class RunBoard: Sendable {
                 nodes[message.node]?.report = message
             }
         }
+        switch message.kind {
+        case .ready: log(.nodeReady, node: message.node, pid: message.pid)
+        case .report: log(.nodeCompleted, node: message.node, pid: message.pid, detail: "\(message.framesIn) frames in, \(message.framesOut) out")
+        case .failed: log(.nodeFailed, node: message.node, pid: message.pid, detail: message.error ?? "failed")
+        }
         notify()
     }
 
     /// Records a failure the coordinator saw itself (a worker that exited early, say).
     func fail(_ node: String, _ text: String) {
-        state.withLock { nodes in
-            if nodes[node]?.failure == nil { nodes[node]?.failure = text }
+        let first = state.withLock { nodes in
+            guard nodes[node]?.failure == nil else { return false }
+            nodes[node]?.failure = text
+            return true
         }
+        if first && !node.isEmpty { log(.nodeFailed, node: node, detail: text) }
         notify()
+    }
+
+    // MARK: - The ExecutionEvent stream
+
+    /// Adds an event, stamped now.
+    func log(_ kind: ExecutionEvent.Kind, node: String? = nil, pid: Int32? = nil, detail: String? = nil) {
+        let event = ExecutionEvent(
+            kind: kind, run: run, flow: flow, node: node, timeNanoseconds: Clock.realtimeNanoseconds(),
+            elapsedNanoseconds: Clock.monotonicNanoseconds() &- startNanoseconds, pid: pid, detail: detail
+        )
+        events.withLock { $0.append(event) }
+    }
+
+    /// The events since the last call, oldest first.
+    func takeEvents() -> [ExecutionEvent] {
+        events.withLock { events in
+            defer { events.removeAll() }
+            return events
+        }
     }
 }

@@ -45,6 +45,12 @@ struct Run: ParsableCommand {
     @Option(help: "Seconds the frames in flight get to reach the sinks after a stop (Ctrl-C, SIGTERM, a failed node) before the nodes still running are cut.")
     var drainTimeout: Double = 5
 
+    @Flag(help: "Print the run's events (nodes started, ready, failed, completed, exited; the flow started, stopping, completed) as they happen.")
+    var events = false
+
+    @Option(help: "Write the run's events to this file as JSON lines.")
+    var eventsFile: String?
+
     @Option(help: "Write the summary as JSON to this file.")
     var summaryJSON: String?
 
@@ -74,7 +80,9 @@ struct Run: ParsableCommand {
             attach: attachList,
             attachTimeout: attachTimeout.map { .nanoseconds(Int64($0 * 1e9)) },
             workerPath: workerPath,
-            drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9))
+            drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
+            showEvents: events,
+            eventsFile: eventsFile
         )
         let interruptions = Self.catchInterruptions()
         let status: FlowRun.Status
