@@ -5,15 +5,10 @@ import Testing
 /// removes what it left (ring segments, the run directory). `chronetix gc` does the same on demand.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct CrashCleanupTests {
-    /// The pids whose command line or environment names a run of `flow` (workers, process-node programs).
+    /// The workers and programs of runs of `flow` still running.
     private func processes(of flow: String) -> [String] {
-        var found: [String] = []
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
-            let command = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? ""
-            let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ").map { String(decoding: $0, as: UTF8.self) } ?? ""
-            if command.contains("chronetix-\(flow)-") || environment.contains("CHRONETIX_RUN=\(flow)-") { found.append(entry) }
-        }
-        return found
+        let (workers, programs) = Leftovers.runningProcesses(of: flow)
+        return workers + programs
     }
 
     private func killedRun(_ flow: String) throws {

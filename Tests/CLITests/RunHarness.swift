@@ -152,21 +152,29 @@ enum Leftovers {
         let temporary = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         let directories = try FileManager.default.contentsOfDirectory(atPath: temporary).filter { $0.hasPrefix("chronetix-\(flow)-") }
         #expect(directories.isEmpty, "run directories left behind: \(directories)")
-        var workers: [String] = []
-        for entry in try FileManager.default.contentsOfDirectory(atPath: "/proc") where Int(entry) != nil {
-            guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
-            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            if command.contains("chronetix-worker") && command.contains("chronetix-\(flow)-") { workers.append("\(entry): \(command)") }
-        }
+        let (workers, programs) = runningProcesses(of: flow)
         #expect(workers.isEmpty, "workers left running: \(workers)")
-        // A `process` node's program carries CHRONETIX_RUN=<run id> in its environment.
+        #expect(programs.isEmpty, "process-node programs left running: \(programs)")
+    }
+
+    /// The processes of runs of `flow` still running, in one pass over `/proc`: workers (their command line
+    /// names the run's bus) and `process` nodes' programs (they carry CHRONETIX_RUN=<run id>).
+    static func runningProcesses(of flow: String) -> (workers: [String], programs: [String]) {
+        var workers: [String] = []
         var programs: [String] = []
-        for entry in try FileManager.default.contentsOfDirectory(atPath: "/proc") where Int(entry) != nil {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
+            if let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") {
+                let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+                if command.contains("chronetix-worker") && command.contains("chronetix-\(flow)-") {
+                    workers.append("\(entry): \(command)")
+                    continue
+                }
+            }
             guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
             let variables = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             if variables.contains(where: { $0.hasPrefix("CHRONETIX_RUN=\(flow)-") }) { programs.append(entry) }
         }
-        #expect(programs.isEmpty, "process-node programs left running: \(programs)")
+        return (workers, programs)
     }
 }
 
