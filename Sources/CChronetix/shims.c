@@ -254,6 +254,14 @@ int cx_forward_termination(int32_t pid) {
     return sigaction(SIGTERM, &action, NULL);
 }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int cx_pidfd_open(int32_t pid) {
+    return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+}
+
 int cx_wait_child(int32_t pid, int no_hang, int *exited, int *value) {
     int status = 0;
     pid_t rc;

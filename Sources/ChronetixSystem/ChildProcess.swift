@@ -92,6 +92,18 @@ public struct ChildProcess: Sendable {
         try wait(noHang: false)!
     }
 
+    /// A descriptor that becomes readable the moment the child ends, for an `Epoll` (or `poll(2)`) to wait on
+    /// together with everything else. Wraps `pidfd_open(2)`; the descriptor is close-on-exec.
+    ///
+    /// Only while the child is not yet reaped: until then its pid cannot be reused, so the descriptor
+    /// refers to this child and no other. It stays readable once the child ended (reaped or not).
+    /// - Throws: The `Errno` of `pidfd_open` (`ENOSYS` on kernels before 5.3, `ESRCH` once reaped).
+    public func exitDescriptor() throws(Errno) -> FileDescriptor {
+        let descriptor = cx_pidfd_open(pid)
+        guard descriptor >= 0 else { throw Errno.current }
+        return FileDescriptor(adopting: descriptor)
+    }
+
     /// Sends a signal to the child. Wraps `kill(2)`; a child already gone is not an error.
     public func send(signal: Int32) {
         _ = kill(pid, signal)

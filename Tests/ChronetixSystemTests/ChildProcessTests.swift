@@ -103,4 +103,31 @@ struct ChildProcessTests {
         }
         #expect(gone)
     }
+
+    /// The exit descriptor wakes an epoll wait the moment the child ends, and not before; the end it
+    /// reports is the child's own.
+    @Test func theExitDescriptorBecomesReadableWhenTheChildEnds() throws {
+        let input = try FileDescriptor.pipe()
+        let childInput = input.reading
+        let inputWriting = input.writing
+        // The child waits for a line on its standard input, then exits with status 7.
+        let child = try ChildProcess(
+            path: "/bin/sh", arguments: ["-c", "read line; exit 7"], environment: ["PATH=/usr/bin:/bin"],
+            newProcessGroup: false, standardInput: childInput.rawValue
+        )
+        childInput.close()
+        let exit = try child.exitDescriptor()
+        var epoll = try Epoll(capacity: 4)
+        try epoll.add(exit.rawValue, events: .readable, data: 42)
+        #expect(try epoll.wait(timeoutMilliseconds: 50) == 0)
+        #expect(try child.poll() == nil)
+        let text = Array("go\n".utf8)
+        _ = try unsafe text.withUnsafeBytes { try unsafe inputWriting.writeBytes(from: $0) }
+        // No timeout that could pass a broken descriptor: the wait is unbounded and the test's time limit guards it.
+        #expect(try epoll.wait(timeoutMilliseconds: -1) == 1)
+        #expect(epoll.event(at: 0).data == 42)
+        #expect(try child.poll() == .exited(7))
+        exit.close()
+        inputWriting.close()
+    }
 }

@@ -78,6 +78,11 @@ int cx_forward_termination(int32_t pid);
 /// -1 with errno. In C because the W* macros are not imported.
 int cx_wait_child(int32_t pid, int no_hang, int *exited, int *value);
 
+/// pidfd_open(2): a descriptor for process `pid` that becomes readable when it ends (close-on-exec). The pid
+/// must be an unreaped child, so that it cannot have been reused. Returns the descriptor, or -1 with errno
+/// (ENOSYS before Linux 5.3). In C because glibc has no wrapper before 2.36.
+int cx_pidfd_open(int32_t pid);
+
 // MARK: - Unix-domain sockets, epoll and eventfd (IpcEventBus)
 
 /// The most descriptors one SCM_RIGHTS control message may carry on Linux (SCM_MAX_FD, include/net/scm.h).
