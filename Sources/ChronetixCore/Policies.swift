@@ -33,6 +33,15 @@ public enum RestartMode: String, CaseIterable, Hashable, Sendable, Codable {
     case always
 }
 
+/// What the coordinator does when a node's circuit breaker opens (too many failures within the window).
+public enum GiveUpAction: String, CaseIterable, Hashable, Sendable, Codable {
+    /// Stop the whole flow: it ends `failed`.
+    case stopFlow = "stop-flow"
+    /// Leave the node down and let the rest of the flow run on: its consumers see its streams end, its
+    /// producers stop waiting for it; the flow still ends `failed`.
+    case leaveDown = "leave-down"
+}
+
 /// A node's restart policy: when, how often, how fast, and when to give up.
 public struct RestartPolicy: Hashable, Sendable, Codable {
     public var mode: RestartMode
@@ -42,21 +51,25 @@ public struct RestartPolicy: Hashable, Sendable, Codable {
     public var backoffBaseNanoseconds: UInt64
     /// The longest delay between restarts.
     public var backoffMaxNanoseconds: UInt64
-    /// The circuit breaker's window: `maxRestarts` failures within it open the breaker.
+    /// The circuit breaker's window: a failure when `maxRestarts` restarts happened within it opens the breaker.
     public var windowNanoseconds: UInt64
+    /// What an open breaker does.
+    public var giveUp: GiveUpAction
 
     public init(
         mode: RestartMode,
         maxRestarts: Int,
         backoffBaseNanoseconds: UInt64,
         backoffMaxNanoseconds: UInt64,
-        windowNanoseconds: UInt64
+        windowNanoseconds: UInt64,
+        giveUp: GiveUpAction = .stopFlow
     ) {
         self.mode = mode
         self.maxRestarts = maxRestarts
         self.backoffBaseNanoseconds = backoffBaseNanoseconds
         self.backoffMaxNanoseconds = backoffMaxNanoseconds
         self.windowNanoseconds = windowNanoseconds
+        self.giveUp = giveUp
     }
 
     /// The policy applied when a flow says nothing: no restarts.
@@ -65,7 +78,8 @@ public struct RestartPolicy: Hashable, Sendable, Codable {
         maxRestarts: 3,
         backoffBaseNanoseconds: 100_000_000,
         backoffMaxNanoseconds: 5_000_000_000,
-        windowNanoseconds: 60_000_000_000
+        windowNanoseconds: 60_000_000_000,
+        giveUp: .stopFlow
     )
 
     private enum CodingKeys: String, CodingKey {
@@ -74,6 +88,7 @@ public struct RestartPolicy: Hashable, Sendable, Codable {
         case backoffBaseNanoseconds = "backoff_base_ns"
         case backoffMaxNanoseconds = "backoff_max_ns"
         case windowNanoseconds = "window_ns"
+        case giveUp = "give_up"
     }
 }
 

@@ -55,7 +55,7 @@ struct FlowParser {
         "on_late", "origin",
     ]
     static let queueKeys = ["capacity", "policy"]
-    static let restartKeys = ["policy", "max", "backoff", "window"]
+    static let restartKeys = ["policy", "max", "backoff", "window", "give_up"]
     static let backoffKeys = ["base", "max"]
     static let outputKeys = ["name", "content_type", "schema_version", "queue"]
     static let inputKeys = ["from", "content_type", "schema_version"]
@@ -393,6 +393,9 @@ struct FlowParser {
         }
         if let entry = node["window"], let window = duration(entry.value, what: "restart 'window'") {
             restart.windowNanoseconds = window
+        }
+        if let entry = node["give_up"], let action = choice(entry.value, GiveUpAction.self, what: "restart 'give_up'") {
+            restart.giveUp = action
         }
         if let entry = node["backoff"] {
             if entry.value.entries != nil {

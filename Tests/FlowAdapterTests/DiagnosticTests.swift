@@ -92,6 +92,8 @@ private let prelude = "flow: f\nnodes:\n"
             hint: "did you mean 'drop'?", prelude + "  - { id: s, kind: sine, on_late: dorp }\n"),
         BadFlow("unknown on_late in defaults", "2:22: error: 'on_late' must be one of process, drop, found 'skip'",
             "flow: f\ndefaults: { on_late: skip }\nnodes:\n  - { id: s, kind: sine }\n"),
+        BadFlow("unknown restart give_up", "3:66: error: restart 'give_up' must be one of stop-flow, leave-down, found 'leave'",
+            prelude + "  - { id: s, kind: sine, restart: { policy: on-failure, give_up: leave } }\n"),
         BadFlow("misspelt on_late key", "3:26: error: unknown key 'on_lat' in node 's'", hint: "did you mean 'on_late'?",
             prelude + "  - { id: s, kind: sine, on_lat: drop }\n"),
         BadFlow("no source", "2:1: error: the flow has no source",

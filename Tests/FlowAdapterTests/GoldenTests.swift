@@ -79,6 +79,7 @@ import Testing
         #expect(node.outputs.first?.contentType == .cbor)
         #expect(node.outputs.first?.schemaVersion == 2)
         #expect(node.restart.windowNanoseconds == 30_000_000_000)
+        #expect(node.restart.giveUp == .leaveDown)
         #expect(flow.schemas.map(\.contentType) == [.bytes, .cbor])
         let logInput = try #require(flow.node("sink")?.inputs.first)
         #expect(logInput.contentType == .cbor)
