@@ -116,7 +116,7 @@ final class NodeRunner {
                 try session.serviceIfDue(now: now)
             }
         }
-        output.close()
+        session.endOutput(output)
     }
 
     // MARK: - Maps and sinks
@@ -183,8 +183,10 @@ final class NodeRunner {
                     let result: ReceiveResult
                     do {
                         result = count == 0 ? try unsafe input.consumer.receive(timeout: .zero) : try unsafe input.consumer.tryReceive().map { unsafe .frame($0) } ?? .wouldBlock
+                        input.upstreamDown = false
                     } catch {
-                        throw NodeError(session.node.id, "input \(input.binding.port) (\(input.binding.edge)): \(error)")
+                        try input.producerGone(error, session: session)
+                        break
                     }
                     guard case .frame(let frame) = unsafe result else {
                         if case .endOfStream = unsafe result {
@@ -217,10 +219,20 @@ final class NodeRunner {
             let input = waiting[waitTurn % waiting.count]
             waitTurn &+= 1
             let result: ReceiveResult
-            do {
-                result = try unsafe input.consumer.receive(timeout: waiting.count == 1 ? .milliseconds(5) : .milliseconds(1))
-            } catch {
-                throw NodeError(session.node.id, "input \(input.binding.port) (\(input.binding.edge)): \(error)")
+            if waiting.allSatisfy(\.upstreamDown) {
+                // Every open input's producer is gone: wait for the coordinator (a restarted producer attaches,
+                // or the coordinator ends the stream), listening to the bus meanwhile.
+                try session.waitForCommand(milliseconds: 5)
+                result = .wouldBlock
+            } else if input.upstreamDown {
+                result = .wouldBlock
+            } else {
+                do {
+                    result = try unsafe input.consumer.receive(timeout: waiting.count == 1 ? .milliseconds(5) : .milliseconds(1))
+                } catch {
+                    try input.producerGone(error, session: session)
+                    result = .wouldBlock
+                }
             }
             switch unsafe result {
             case .frame(let frame):

@@ -120,6 +120,9 @@ final class InputPort {
     /// Nanoseconds from a frame's timestamp to its receipt, 1 ns to 100 s at 2 significant digits.
     @exclusivity(unchecked) private var latency = Histogram<UInt64>(highestTrackableValue: 100_000_000_000, numberOfSignificantValueDigits: .two)
     @exclusivity(unchecked) var isEnded = false
+    /// The ring's producer died or detached without ending its stream: the coordinator restarts it (and the
+    /// replacement continues the stream) or ends the stream for it. Until then the input has no frames.
+    @exclusivity(unchecked) var upstreamDown = false
 
     init(
         binding: WorkerAssignment.InputBinding, index: Int, contentType: ContentType, onLate: LatePolicy = .process
@@ -145,6 +148,16 @@ final class InputPort {
     /// Counts a late frame dropped under `on_late: drop` (after ``account(payloadBytes:timestamp:deadline:now:)``).
     @inline(__always)
     func countLateDrop() { lateDrops &+= 1 }
+
+    /// Handles an error from the input's ring: a producer gone (it crashed, or ended without closing because
+    /// it may be restarted) marks the input as waiting for the coordinator; anything else fails the node.
+    func producerGone(_ error: RingError, session: WorkerSession) throws {
+        guard error.code == .producerGone else {
+            throw NodeError(session.node.id, "input \(binding.port) (\(binding.edge)): \(error)")
+        }
+        if !upstreamDown { session.log("input \(binding.port) (\(binding.edge)): \(error.description); waiting for a restart or the end of the stream") }
+        upstreamDown = true
+    }
 
     func report() -> InputReport {
         InputReport(

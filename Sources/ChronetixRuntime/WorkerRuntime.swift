@@ -203,9 +203,26 @@ final class WorkerSession {
         return message
     }
 
+    /// Ends an output at the node's own end. A source under `restart: always` that ends by itself (not told
+    /// to stop) leaves its stream open: the coordinator starts it again and the new worker continues the
+    /// stream, or ends the stream for it when it gives up.
+    func endOutput(_ output: OutputPort) {
+        if node.restart.mode == .always && node.inputs.isEmpty && !isStopping {
+            output.publish()
+        } else {
+            output.close()
+        }
+    }
+
     private func fail(_ text: String, outputs: [OutputPort], inputs: [InputPort] = [], runner: NodeRunner? = nil) -> Int32 {
-        // Downstream nodes drain what was sent and end, rather than wait for frames that will not come.
-        for output in outputs { output.close() }
+        // Downstream nodes drain what was sent and end, rather than wait for frames that will not come. A node
+        // that may be restarted leaves its streams open for its replacement; if the coordinator gives up on it,
+        // the coordinator ends them.
+        if node.restart.mode == .never {
+            for output in outputs { output.close() }
+        } else {
+            for output in outputs { output.publish() }
+        }
         log("failed: \(text)")
         var message = report(inputs: inputs, outputs: outputs, details: runner?.details() ?? .map([]))
         message.kind = .failed

@@ -118,6 +118,31 @@ public struct RingSegment: ~Copyable {
         unsafe Futex.wake(on: header.futexWord(RingLayout.Header.spaceFutex), count: Int32.max)
     }
 
+    /// Ends the stream on behalf of a producer that is gone and will not come back (its node was left down,
+    /// or the flow stops while it is dead): consumers receive every frame it committed, then end of stream.
+    ///
+    /// Refused while a producer is attached and alive: only the producer itself ends a live stream.
+    /// - Returns: Whether the stream is now closed (it may have been already).
+    @discardableResult
+    public func endStreamOfGoneProducer() -> Bool {
+        let header = unsafe UnsafeRingHeader(base: headerRegion.unsafeBase)
+        // Acquiring: pairs with a producer's releasing stores of its identity and of `closed`.
+        if unsafe header.u32(RingLayout.Header.closed).pointee.load(ordering: .acquiring) != 0 { return true }
+        let pid = unsafe header.u32(RingLayout.Header.producerPID).pointee.load(ordering: .acquiring)
+        if pid != 0 {
+            let producer = unsafe ProcessIdentity(
+                pid: Int32(bitPattern: pid),
+                startTime: header.loadU64(RingLayout.Header.producerStartTime)
+            )
+            if producer.isAlive { return false }
+        }
+        // Pairs with the consumers' acquiring load of `closed` after they find the ring empty.
+        unsafe header.u32(RingLayout.Header.closed).pointee.store(1, ordering: .releasing)
+        unsafe header.u32(RingLayout.Header.dataFutex).pointee.wrappingAdd(1, ordering: .releasing)
+        unsafe Futex.wake(on: header.futexWord(RingLayout.Header.dataFutex), count: Int32.max)
+        return true
+    }
+
     /// Removes the segment's name; processes that mapped it keep their mappings until they detach.
     /// Wraps `shm_unlink(3)`; a name that is already gone is not an error.
     /// - Throws: `RingError` with `.systemCall` for any other failure.

@@ -242,6 +242,30 @@ struct RingBehaviourTests {
         #expect(error?.code == .producerGone)
     }
 
+    /// The coordinator ends the stream of a producer that is gone for good: its consumers get every committed
+    /// frame, then end of stream (not "producer gone"); a live producer's stream is not the coordinator's to end.
+    @Test func theCreatorEndsTheStreamOfAGoneProducerOnly() throws {
+        let ring = try TestRing(RingConfiguration(dataCapacity: 4096))
+        var consumer = try RingConsumer(attachingTo: ring.name, waitStrategy: .sleep)
+        do {
+            var producer = try RingProducer(attachingTo: ring.name)
+            _ = try producer.send(value: 1)
+            _ = try producer.send(value: 2)
+            let refused = !ring.segment.endStreamOfGoneProducer()
+            #expect(refused, "refused while the producer is attached")
+        }
+        let ended = ring.segment.endStreamOfGoneProducer()
+        #expect(ended)
+        #expect(try consumer.receiveValue()?.value == 1)
+        #expect(try consumer.receiveValue()?.value == 2)
+        consumer.release()
+        guard case .endOfStream = try consumer.receive(timeout: .seconds(5)) else {
+            Issue.record("expected the end of the stream")
+            return
+        }
+        #expect { _ = try RingProducer(attachingTo: ring.name) } throws: { ($0 as? RingError)?.code == .streamClosed }
+    }
+
     @Test func nothingIsLeftInDevShm() throws {
         do {
             let ring = try TestRing(RingConfiguration(dataCapacity: 4096))
