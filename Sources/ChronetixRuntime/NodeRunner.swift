@@ -183,7 +183,6 @@ final class NodeRunner {
                     let result: ReceiveResult
                     do {
                         result = count == 0 ? try unsafe input.consumer.receive(timeout: .zero) : try unsafe input.consumer.tryReceive().map { unsafe .frame($0) } ?? .wouldBlock
-                        input.upstreamDown = false
                     } catch {
                         try input.producerGone(error, session: session)
                         break
@@ -195,6 +194,8 @@ final class NodeRunner {
                         }
                         break
                     }
+                    // Frames again: a restarted producer attached (checked once per batch).
+                    if count == 0 { input.upstreamDown = false }
                     // The receipt time of a frame, for its latency and deadline: read for the first frame of
                     // a batch and every 8th after it (a clock read costs as much as handling a small frame). A
                     // shared reading is older than the frame's receipt by at most the handling of 7 frames, so

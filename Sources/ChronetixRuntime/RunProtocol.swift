@@ -222,6 +222,12 @@ public struct ExecutionEvent: Hashable, Sendable, Codable {
         case flowStarted = "flow-started"
         /// The node failed (`detail`: the cause).
         case nodeFailed = "node-failed"
+        /// A new worker was started for the node under its restart policy (`pid`; `detail`: which restart,
+        /// after what delay, and what ended the previous worker).
+        case nodeRestarted = "node-restarted"
+        /// The node's circuit breaker opened: too many restarts within its window (`detail`: what follows,
+        /// the flow stopping or the node left down).
+        case nodeGaveUp = "node-gave-up"
         /// The node drained its inputs, ended and reported.
         case nodeCompleted = "node-completed"
         /// The node's worker process ended (`detail`: its exit status or signal).

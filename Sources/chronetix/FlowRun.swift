@@ -30,6 +30,9 @@ final class FlowRun {
         var showEvents = false
         /// Write the ExecutionEvent stream to this file as JSON lines (`--events-file`).
         var eventsFile: String?
+        /// A worker silent on the bus this long (no heartbeat, no message) is hung: killed, and handled as a
+        /// crash.
+        var hangTimeout: Duration = .seconds(3)
     }
 
     /// How a stop went: why, when, and which nodes drained or were cut.
@@ -58,8 +61,21 @@ final class FlowRun {
     private var rings: [String: RingHolder] = [:]
     private var server: BusServer?
     private let serverFinished = DispatchSemaphore(value: 0)
-    private var children: [String: ChildProcess] = [:]
-    private(set) var terminations: [String: ChildProcess.Termination] = [:]
+    /// Each spawned node's current (or last) worker process.
+    private var workers: [String: WorkerProcess] = [:]
+    /// Nodes whose fate is known: completed, failed for good, left down.
+    private var settled: Set<String> = []
+    /// Nodes whose circuit breaker opened under `give_up: leave-down`.
+    private(set) var leftDown: Set<String> = []
+    private var trackers: [String: RestartTracker] = [:]
+    /// Nodes waiting for their backoff: when they start again.
+    private var restartAt: [String: UInt64] = [:]
+    private var causes: [String: String] = [:]
+    private var delays: [String: UInt64] = [:]
+    /// The generation of each node that was told to start (or stop).
+    private var commanded: [String: Int] = [:]
+    /// Edges whose producer is gone for good, to be ended by the coordinator.
+    private var streamsToEnd: Set<String> = []
     private(set) var readyNanoseconds: UInt64 = 0
     private(set) var endNanoseconds: UInt64 = 0
     private(set) var ringStatuses: [String: RingStatus] = [:]
@@ -147,7 +163,7 @@ final class FlowRun {
         }
         hooks.onEvent = { event in
             if case .detached(let peer, let reason, let detail) = event {
-                board.detached(connection: peer.connectionID, reason: "\(reason): \(detail)")
+                board.detached(connection: peer.connectionID, reason: "\(reason): \(detail)", missedHeartbeats: reason == .heartbeatTimeout)
             }
         }
         hooks.services = [
@@ -158,7 +174,8 @@ final class FlowRun {
                 guard message.node == peer.name else {
                     return .failure(BusServiceFailure(.badRequest, "a worker reports for its own node only"))
                 }
-                board.record(message)
+                // A predecessor's message, handled after its replacement attached, is not recorded.
+                board.record(message, connection: peer.connectionID)
                 return .success(Envelope(id: request.id, topic: request.topic))
             }
         ]
@@ -166,6 +183,10 @@ final class FlowRun {
         logger.logLevel = .warning
         var configuration = BusServer.Configuration(socketPath: socketPath, token: token, logger: logger)
         configuration.maxConnections = max(64, flow.nodes.count * 2)
+        // Workers send a heartbeat every third of the hang timeout (from a thread of their own, also while
+        // their node computes); three missed in a row declare the worker gone.
+        configuration.heartbeatInterval = options.hangTimeout / 3
+        configuration.heartbeatMisses = 3
         let server = try BusServer(configuration: configuration, hooks: hooks)
         self.server = server
         board.log(.runCreated, detail: traceParent)
@@ -185,25 +206,44 @@ final class FlowRun {
 
     /// Starts a worker for every node not attached by hand.
     func spawnWorkers() throws {
-        var environment = ProcessInfo.processInfo.environment
-        environment["CHRONETIX_TOKEN"] = token
-        let variables = environment.map { "\($0.key)=\($0.value)" }
-        let parent = FileSystem.currentProcessID()
         for node in flow.nodes where !options.attach.contains(node.id) {
-            do {
-                let child = try ChildProcess(
-                    path: options.workerPath,
-                    arguments: ["--bus", socketPath, "--node", node.id, "--parent", "\(parent)"],
-                    environment: variables,
-                    newProcessGroup: true
-                )
-                children[node.id] = child
-                board.log(.nodeStarted, node: node.id, pid: child.pid)
-            } catch {
-                throw RunFailure("cannot start the worker for node \(node.id) (\(options.workerPath)): \(error)")
-            }
+            let worker = try spawn(node.id)
+            board.log(.nodeStarted, node: node.id, pid: worker.child.pid)
         }
     }
+
+    /// Starts one worker process for `node` and watches for its end.
+    private func spawn(_ node: String) throws -> WorkerProcess {
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(
+                path: options.workerPath,
+                arguments: ["--bus", socketPath, "--node", node, "--parent", "\(FileSystem.currentProcessID())"],
+                environment: workerEnvironment,
+                newProcessGroup: true
+            )
+        } catch {
+            throw RunFailure("cannot start the worker for node \(node) (\(options.workerPath)): \(error)")
+        }
+        let worker = WorkerProcess(node: node, generation: board.nodes[node]?.generation ?? 0, child: child)
+        // Without an exit descriptor (a kernel before 5.3) the end is still found by polling, every 10 ms.
+        if let descriptor = try? child.exitDescriptor() {
+            let raw = descriptor.takeRawValue()
+            if (try? board.watch(raw)) != nil {
+                worker.exitDescriptor = raw
+            } else {
+                FileDescriptor(adopting: raw).close()
+            }
+        }
+        workers[node] = worker
+        return worker
+    }
+
+    private lazy var workerEnvironment: [String] = {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CHRONETIX_TOKEN"] = token
+        return environment.map { "\($0.key)=\($0.value)" }
+    }()
 
     /// The command a person runs to attach `node` by hand.
     func attachCommand(for node: String) -> String {
@@ -212,110 +252,278 @@ final class FlowRun {
 
     // MARK: - Running
 
-    /// Waits until every node is ready, then starts the flow and waits for its end. A failure or an
-    /// interruption stops the sources (before or after the start), and the run still waits for every node
-    /// to drain and report, for at most the drain timeout; the nodes still running then are cut.
+    private enum Phase {
+        /// Waiting for every node to be ready.
+        case starting
+        /// The sources were told to start.
+        case running
+        /// The sources were told to stop; the rest drains.
+        case stopping
+    }
+
+    /// Waits until every node is ready, then starts the flow and waits for its end, supervising the workers
+    /// all along: a worker that crashes, hangs, fails or exits early is restarted under its node's restart
+    /// policy (the flow goes on), or its failure is final (the flow stops, or the node is left down). A
+    /// failure or an interruption stops the sources, and the run still waits for every node to drain and
+    /// report, for at most the drain timeout; the nodes still running then are cut.
     func run() -> (Status, [String]) {
         var problems: [String] = []
         var status = Status.completed
-        // 1. Every node attached and ready.
+        var phase = Phase.starting
         let attachDeadline = options.attachTimeout.map { startNanoseconds + Clock.nanoseconds($0) }
-        let spawnDeadline = startNanoseconds + 30_000_000_000
-        while status == .completed {
-            reapChildren()
-            let nodes = board.nodes
-            problems = failures(nodes).lines
-            if !problems.isEmpty {
-                status = .failed
-                break
-            }
-            if board.interruptions.load(ordering: .relaxed) > 0 {
-                status = .interrupted
-                break
-            }
-            if nodes.values.allSatisfy(\.isReady) { break }
-            let now = Clock.monotonicNanoseconds()
-            for (id, node) in nodes where !node.isReady {
-                let byHand = options.attach.contains(id)
-                if byHand, let attachDeadline, now > attachDeadline {
-                    problems.append("node \(id) did not \(node.attachedPID == nil ? "attach" : "get ready") within the attach timeout")
-                } else if !byHand && now > spawnDeadline {
-                    problems.append("node \(id) was not ready 30 s after its worker started")
-                }
-            }
-            if !problems.isEmpty {
-                status = .failed
-                break
-            }
-            board.wait(milliseconds: 10)
-        }
-        if status == .completed {
-            readyNanoseconds = Clock.monotonicNanoseconds()
-            publish(.start)
-            board.log(.flowStarted)
-        }
-        // 2. Every node reported (or the run is stopped).
         var stopDeadline: UInt64 = .max
-        var retired: Set<String> = []
         while true {
             reapChildren()
+            let now = Clock.monotonicNanoseconds()
             let nodes = board.nodes
-            let found = failures(nodes)
-            if !found.lines.isEmpty && status != .failed {
-                problems = found.lines
-                status = .failed
+            for manifest in flow.nodes where !settled.contains(manifest.id) {
+                guard let state = nodes[manifest.id] else { continue }
+                if options.attach.contains(manifest.id) {
+                    superviseByHand(manifest, state, phase: phase, now: now, attachDeadline: attachDeadline, problems: &problems, status: &status)
+                } else {
+                    supervise(manifest, state, phase: phase, now: now, problems: &problems, status: &status)
+                }
             }
-            // A failed node reads no more: its places in its input rings are retired, so that the nodes
-            // feeding it are not held up waiting for room it will never release.
-            for id in found.nodes where retired.insert(id).inserted {
-                retireInputs(of: id)
-            }
+            endStreamsOfGoneProducers()
             if board.interruptions.load(ordering: .relaxed) > 0 && status == .completed { status = .interrupted }
-            if status != .completed && stopDeadline == .max {
+            let current = board.nodes
+            switch phase {
+            case .starting where status == .completed:
+                if current.allSatisfy({ $0.value.isReady || leftDown.contains($0.key) }) {
+                    readyNanoseconds = Clock.monotonicNanoseconds()
+                    publish(.start)
+                    for (id, node) in current { commanded[id] = node.generation }
+                    board.log(.flowStarted)
+                    phase = .running
+                }
+            case .running:
+                // A restarted node that is ready now gets the start the others had.
+                for (id, node) in current where node.isReady && commanded[id] != node.generation {
+                    publish(.start, to: id)
+                    commanded[id] = node.generation
+                }
+            case .stopping:
+                // One that got ready after the stop went out is told to stop too.
+                for (id, node) in current where node.isReady && commanded[id] != node.generation {
+                    publish(.stop, to: id)
+                    commanded[id] = node.generation
+                }
+            default:
+                break
+            }
+            if status != .completed && phase != .stopping {
+                phase = .stopping
                 publish(.stop)
+                for (id, node) in current where node.isReady { commanded[id] = node.generation }
                 board.log(.flowStopping, detail: status.rawValue)
                 let now = Clock.monotonicNanoseconds()
                 stop = Stop(reason: status, at: now)
                 stopDeadline = now + Clock.nanoseconds(options.drainTimeout)
+                continue  // supervise once more under the stop: no restarts from now on
             }
-            let finished = nodes.allSatisfy { id, node in
-                node.report != nil || node.failure != nil || terminations[id] != nil
-                    || (node.attachedPID == nil && status != .completed)
-            }
-            if finished {
+            if settled.count == flow.nodes.count {
                 stop?.drainedAt = Clock.monotonicNanoseconds()
                 break
             }
             let secondInterruption = board.interruptions.load(ordering: .relaxed) > 1
             if secondInterruption || Clock.monotonicNanoseconds() > stopDeadline {
                 // What has not reported by now is cut: its worker is stopped below, its frames stay unread.
-                let running = flow.nodes.map(\.id).filter { id in
-                    guard let node = nodes[id] else { return false }
-                    return node.report == nil && node.failure == nil && terminations[id] == nil && node.attachedPID != nil
-                }
+                let running = flow.nodes.map(\.id).filter { !settled.contains($0) && current[$0]?.attachedPID != nil }
                 stop?.cut = running
                 let when = secondInterruption ? "at the second interruption" : "\(Self.secondsText(options.drainTimeout)) after the stop"
                 problems.append("nodes cut \(when), still running: \(running.joined(separator: ", "))")
                 break
             }
-            board.wait(milliseconds: 10)
+            board.wait(milliseconds: waitMilliseconds(now: Clock.monotonicNanoseconds()))
         }
         endNanoseconds = Clock.monotonicNanoseconds()
         let reported = board.nodes
         stop?.drained = flow.nodes.map(\.id).filter { reported[$0]?.report != nil }
-        waitForChildren(timeoutNanoseconds: 2_000_000_000, stoppingFirst: stop?.cut ?? [])
-        for (id, termination) in terminations.sorted(by: { $0.key < $1.key }) where termination != .exited(0) && status == .completed {
-            problems.append("the worker of node \(id) ended with \(termination)")
-            status = .failed
+        waitForWorkers(timeoutNanoseconds: 2_000_000_000, stoppingFirst: stop?.cut ?? [])
+        for id in flow.nodes.map(\.id) where status == .completed {
+            if let termination = workers[id]?.termination, termination != .exited(0) {
+                problems.append("the worker of node \(id) ended with \(termination)")
+                status = .failed
+            }
         }
+        if !leftDown.isEmpty && status == .completed { status = .failed }
+        endStreamsOfGoneProducers()
         board.log(.flowCompleted, detail: status.rawValue)
         flushEvents()
         return (status, problems)
     }
 
+    /// How long the main loop may sleep: until the next restart is due, at most 10 ms (workers' ends wake it
+    /// at once through their exit descriptors, messages through the board).
+    private func waitMilliseconds(now: UInt64) -> Int32 {
+        guard let next = restartAt.values.min() else { return 10 }
+        return next <= now ? 0 : Int32(min(10, (next - now + 999_999) / 1_000_000))
+    }
+
+    // MARK: - Supervision
+
+    /// One spawned node: its worker's health, its end, and what follows under its restart policy.
+    private func supervise(
+        _ manifest: NodeManifest, _ state: RunBoard.Node, phase: Phase, now: UInt64, problems: inout [String], status: inout Status
+    ) {
+        let id = manifest.id
+        guard let worker = workers[id] else { return }
+        if let due = restartAt[id] {
+            // Down, waiting for its backoff; a stop cancels the restart.
+            if phase == .stopping {
+                restartAt[id] = nil
+                settle(id, failedFinally: true)
+            } else if now >= due {
+                restartAt[id] = nil
+                restartNode(id, after: worker)
+            }
+            return
+        }
+        guard let termination = worker.termination else {
+            watchAlive(worker, state, phase: phase, now: now)
+            return
+        }
+        // The worker ended: completed (it reported, exit 0) or failed.
+        let completed = state.report?.kind == .report && termination == .exited(0)
+        if completed && !(manifest.restart.mode == .always && manifest.inputs.isEmpty) {
+            settle(id, failedFinally: false)
+            return
+        }
+        let cause = completed ? "completed" : failureCause(state, worker, termination)
+        if !completed && state.failure == nil { board.fail(id, cause, pid: worker.child.pid) }
+        guard phase != .stopping else {
+            if !completed { problems.append("node \(id) failed: \(cause)") }
+            settle(id, failedFinally: !completed)
+            return
+        }
+        var tracker = trackers[id] ?? RestartTracker(policy: manifest.restart)
+        let decision = tracker.decide(after: completed ? .completed : .failed, isSource: manifest.inputs.isEmpty, now: now)
+        trackers[id] = tracker
+        switch decision {
+        case .restart(let delay):
+            restartAt[id] = now &+ delay
+            causes[id] = cause
+            delays[id] = delay
+            if !completed {
+                StandardError.print("chronetix run: node \(id) failed (\(cause)); restart \(tracker.restarts) in \(Self.durationText(delay))")
+            }
+        case .stayDown:
+            problems.append(completed ? "node \(id) ended" : "node \(id) failed: \(cause)")
+            status = .failed
+            settle(id, failedFinally: true)
+        case .giveUp(let count):
+            let window = Self.durationText(manifest.restart.windowNanoseconds)
+            let what = manifest.restart.giveUp == .leaveDown ? "left down" : "stopping the flow"
+            let line = "node \(id) failed again after \(count) restart\(count == 1 ? "" : "s") within \(window): circuit breaker open, \(what) (last failure: \(cause))"
+            board.log(.nodeGaveUp, node: id, pid: worker.child.pid, detail: line)
+            problems.append(line)
+            if manifest.restart.giveUp == .leaveDown {
+                leftDown.insert(id)
+                StandardError.print("chronetix run: \(line)")
+            } else {
+                status = .failed
+            }
+            settle(id, failedFinally: true)
+        }
+    }
+
+    /// A live worker: killed if it hangs (missed heartbeats), lingers after its failure or its bus
+    /// connection's end, or is not ready 30 s after its start. Its end then comes through its exit descriptor.
+    private func watchAlive(_ worker: WorkerProcess, _ state: RunBoard.Node, phase: Phase, now: UInt64) {
+        guard worker.killedBecause == nil else { return }
+        if state.missedHeartbeats {
+            worker.kill(because: "hung: no heartbeat for \(Self.secondsText(options.hangTimeout)), killed")
+        } else if state.report?.kind == .report {
+            return  // completed; it exits by itself, and waitForWorkers stops it if it does not
+        } else if state.failure != nil || state.detached != nil {
+            // It reported a failure or lost its connection: it exits by itself, in well under a second.
+            if worker.lingerDeadline == nil { worker.lingerDeadline = now &+ 2_000_000_000 }
+            if now > worker.lingerDeadline! {
+                worker.kill(because: "still running 2 s after it \(state.failure != nil ? "failed" : "disconnected"), killed")
+            }
+        } else if !state.isReady && now > worker.startedAt &+ 30_000_000_000 {
+            worker.kill(because: "not ready 30 s after its worker started, killed")
+        }
+    }
+
+    /// Why a worker's end is a failure, for people and the node-failed event.
+    private func failureCause(_ state: RunBoard.Node, _ worker: WorkerProcess, _ termination: ChildProcess.Termination) -> String {
+        if let reason = worker.killedBecause { return reason }
+        if let failure = state.failure { return failure }
+        if let detached = state.detached, termination == .exited(WorkerExit.busLost) {
+            return "disconnected before it reported (\(detached))"
+        }
+        if state.report?.kind == .report { return "its worker ended with \(termination) after it reported" }
+        return "its worker ended (\(termination)) before it reported"
+    }
+
+    /// Starts `id` again after its previous worker ended.
+    private func restartNode(_ id: String, after previous: WorkerProcess) {
+        board.restart(id)
+        let count = trackers[id]?.restarts ?? 0
+        let cause = causes[id] ?? "-"
+        do {
+            let worker = try spawn(id)
+            board.log(
+                .nodeRestarted, node: id, pid: worker.child.pid,
+                detail: "restart \(count) after \(Self.durationText(delays[id] ?? 0)) (previous worker, pid \(previous.child.pid): \(cause))"
+            )
+        } catch {
+            // Cannot even start it: as final as a failure can be.
+            board.fail(id, "\(error)")
+            settle(id, failedFinally: true)
+        }
+    }
+
+    /// A node hand-attached: no restarts; its end is final.
+    private func superviseByHand(
+        _ manifest: NodeManifest, _ state: RunBoard.Node, phase: Phase, now: UInt64, attachDeadline: UInt64?,
+        problems: inout [String], status: inout Status
+    ) {
+        let id = manifest.id
+        if state.report?.kind == .report {
+            settle(id, failedFinally: false)
+        } else if let failure = state.failure {
+            problems.append("node \(id) failed: \(failure)")
+            status = .failed
+            settle(id, failedFinally: true)
+        } else if let detached = state.detached {
+            problems.append("node \(id) disconnected before it reported (\(detached))")
+            status = .failed
+            settle(id, failedFinally: true)
+        } else if phase == .stopping && state.attachedPID == nil {
+            settle(id, failedFinally: true)  // never attached: nothing to wait for
+        } else if phase == .starting, !state.isReady, let attachDeadline, now > attachDeadline {
+            problems.append("node \(id) did not \(state.attachedPID == nil ? "attach" : "get ready") within the attach timeout")
+            status = .failed
+        }
+    }
+
+    /// The node's fate is known. A node that failed for good reads no more and writes no more: its places
+    /// in its input rings are retired (the nodes feeding it are not held up for room it will never release),
+    /// and its output streams are ended once its worker is gone (its consumers drain and end).
+    private func settle(_ id: String, failedFinally: Bool) {
+        settled.insert(id)
+        guard failedFinally else { return }
+        retireInputs(of: id)
+        for edge in flow.routes.edges where edge.from.node == id { streamsToEnd.insert(edge.id) }
+    }
+
+    /// Ends the streams of producers that are gone for good (refused, and tried again, while one lives).
+    private func endStreamsOfGoneProducers() {
+        for edge in streamsToEnd where rings[edge]?.segment?.endStreamOfGoneProducer() ?? true {
+            streamsToEnd.remove(edge)
+        }
+    }
+
     static func secondsText(_ duration: Duration) -> String {
         let seconds = Double(Clock.nanoseconds(duration)) / 1e9
         return seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+    }
+
+    static func durationText(_ nanoseconds: UInt64) -> String {
+        nanoseconds >= 1_000_000_000 && nanoseconds % 1_000_000 == 0
+            ? secondsText(.nanoseconds(Int64(clamping: nanoseconds))) : "\(nanoseconds / 1_000_000) ms"
     }
 
     /// Retires `node`'s consumer slots in the rings it reads.
@@ -327,41 +535,37 @@ final class FlowRun {
         }
     }
 
-    private func publish(_ command: ControlCommand) {
-        server?.publish(Envelope(id: 0, topic: Topics.control(flow: flow.flow), payload: Array(command.rawValue.utf8)))
+    private func publish(_ command: ControlCommand, to node: String? = nil) {
+        let topic = node.map { Topics.control(flow: flow.flow, node: $0) } ?? Topics.control(flow: flow.flow)
+        server?.publish(Envelope(id: 0, topic: topic, payload: Array(command.rawValue.utf8)))
     }
 
-    /// Failures seen so far: the failed nodes, and one line per node for people.
-    private func failures(_ nodes: [String: RunBoard.Node]) -> (nodes: [String], lines: [String]) {
-        var failed: [String] = []
-        var lines: [String] = []
-        for node in flow.nodes {
-            guard let state = nodes[node.id] else { continue }
-            if let failure = state.failure {
-                lines.append("node \(node.id) failed: \(failure)")
-            } else if state.report == nil, let detached = state.detached {
-                lines.append("node \(node.id) disconnected before it reported (\(detached))")
-            } else if state.report == nil, let termination = terminations[node.id] {
-                lines.append("the worker of node \(node.id) ended (\(termination)) before it reported")
-            } else {
-                continue
-            }
-            failed.append(node.id)
-        }
-        return (failed, lines)
-    }
-
+    /// Reaps the workers that ended (their exit descriptors woke the loop; polled as well), and records each
+    /// end against the start it ends.
     private func reapChildren() {
-        for (id, child) in children where terminations[id] == nil {
-            if let termination = try? child.poll() { recordEnd(of: id, child, termination) }
+        for worker in workers.values where worker.termination == nil {
+            if let termination = try? worker.child.poll() { recordEnd(of: worker, termination) }
         }
         flushEvents()
     }
 
-    private func recordEnd(of node: String, _ child: ChildProcess, _ termination: ChildProcess.Termination) {
-        terminations[node] = termination
-        board.log(.nodeExited, node: node, pid: child.pid, detail: termination.description)
+    private func recordEnd(of worker: WorkerProcess, _ termination: ChildProcess.Termination) {
+        worker.termination = termination
+        if let descriptor = worker.exitDescriptor {
+            board.unwatch(descriptor)
+            FileDescriptor(adopting: descriptor).close()
+            worker.exitDescriptor = nil
+        }
+        board.log(.nodeExited, node: worker.node, pid: worker.child.pid, detail: termination.description)
     }
+
+    /// How each node's last worker ended.
+    var terminations: [String: ChildProcess.Termination] {
+        workers.compactMapValues(\.termination)
+    }
+
+    /// Restarts per node.
+    var restarts: [String: Int] { trackers.mapValues(\.restarts) }
 
     /// Hands the events logged since the last call to their readers: the bus (`flow.F.execution.KIND`), the
     /// terminal (`--events`), the JSON-lines file (`--events-file`).
@@ -391,34 +595,31 @@ final class FlowRun {
         return line.trimmingCharacters(in: .whitespaces)
     }
 
-    /// Waits for spawned workers to exit; stops those that do not (SIGTERM, then SIGKILL). The workers of
-    /// `cut` nodes get their SIGTERM at once.
-    private func waitForChildren(timeoutNanoseconds: UInt64, stoppingFirst cut: [String] = []) {
-        for id in cut where terminations[id] == nil { children[id]?.sendToGroup(signal: SIGTERM) }
+    /// Waits for the workers to exit; stops those that do not (SIGTERM, then SIGKILL). The workers of `cut`
+    /// nodes get their SIGTERM at once.
+    private func waitForWorkers(timeoutNanoseconds: UInt64, stoppingFirst cut: [String] = []) {
+        for id in cut { workers[id]?.signalIfRunning(SIGTERM) }
         let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
-        while children.keys.contains(where: { terminations[$0] == nil }) && Clock.monotonicNanoseconds() < deadline {
+        while workers.values.contains(where: { $0.termination == nil }) && Clock.monotonicNanoseconds() < deadline {
             reapChildren()
-            board.wait(milliseconds: 2)
+            board.wait(milliseconds: 10)
         }
         // To each worker's process group: a `process` node's program (in its worker's group) goes too.
-        for (id, child) in children where terminations[id] == nil {
-            child.sendToGroup(signal: SIGTERM)
-        }
+        for worker in workers.values { worker.signalIfRunning(SIGTERM) }
         let killDeadline = Clock.monotonicNanoseconds() + 1_000_000_000
-        while children.keys.contains(where: { terminations[$0] == nil }) && Clock.monotonicNanoseconds() < killDeadline {
+        while workers.values.contains(where: { $0.termination == nil }) && Clock.monotonicNanoseconds() < killDeadline {
             reapChildren()
-            board.wait(milliseconds: 5)
+            board.wait(milliseconds: 10)
         }
-        for (id, child) in children where terminations[id] == nil {
-            child.sendToGroup(signal: SIGKILL)
-            if let termination = try? child.wait() { recordEnd(of: id, child, termination) }
+        for worker in workers.values where worker.termination == nil {
+            worker.signalIfRunning(SIGKILL)
+            if let termination = try? worker.child.wait() { recordEnd(of: worker, termination) }
         }
     }
 
     /// Undoes everything the run made; safe to call more than once.
     func finish() {
-        if !children.isEmpty { waitForChildren(timeoutNanoseconds: 0) }
-        children = [:]
+        if workers.values.contains(where: { $0.termination == nil }) { waitForWorkers(timeoutNanoseconds: 0) }
         flushEvents()
         try? eventsHandle?.close()
         eventsHandle = nil
@@ -492,6 +693,41 @@ final class FlowRun {
         return result
     }
 
+}
+
+/// One start of a node's worker process. A death is attributed to the start it ends (pid, generation),
+/// never to the replacement started after it.
+final class WorkerProcess {
+    let node: String
+    let generation: Int
+    let child: ChildProcess
+    /// `CLOCK_MONOTONIC` at the spawn.
+    let startedAt = Clock.monotonicNanoseconds()
+    /// The pidfd the run's board watches, until the worker is reaped; closed by the run. A raw descriptor,
+    /// because an optional noncopyable `FileDescriptor` stored in a class crashes the Swift 6.3.1 compiler.
+    var exitDescriptor: Int32?
+    var termination: ChildProcess.Termination?
+    /// Why the coordinator killed it, when it did.
+    private(set) var killedBecause: String?
+    /// When a worker that failed or lost its connection, and is still running, is killed.
+    var lingerDeadline: UInt64?
+
+    init(node: String, generation: Int, child: ChildProcess) {
+        self.node = node
+        self.generation = generation
+        self.child = child
+    }
+
+    /// SIGKILL to the worker's process group (its program too), and the reason, for its failure.
+    func kill(because reason: String) {
+        killedBecause = reason
+        signalIfRunning(SIGKILL)
+    }
+
+    /// A signal to the worker's process group, while it is not reaped (its pid cannot be reused until then).
+    func signalIfRunning(_ signal: Int32) {
+        if termination == nil { child.sendToGroup(signal: signal) }
+    }
 }
 
 /// A run that could not be set up or carried out; the message is for people.

@@ -15,6 +15,11 @@ final class RunBoard: Sendable {
         var failure: String?
         /// Why the node's connection closed, if it did.
         var detached: String?
+        /// Whether the bus declared the connection gone for missing its heartbeats (a hung worker).
+        var missedHeartbeats = false
+        /// Starts of the node so far, less one: 0 for the first worker, n after n restarts. Everything above
+        /// belongs to the current start only; a predecessor's late messages are not recorded against it.
+        var generation = 0
     }
 
     private let state: Mutex<[String: Node]>
@@ -34,7 +39,7 @@ final class RunBoard: Sendable {
         self.flow = flow
         self.startNanoseconds = startNanoseconds
         let notifier = try EventNotifier()
-        let epoll = try Epoll(capacity: 1)
+        let epoll = try Epoll(capacity: 16)
         try epoll.add(notifier.descriptor, events: .readable, data: 0)
         self.notifier = notifier
         self.epoll = Mutex(epoll)
@@ -45,6 +50,17 @@ final class RunBoard: Sendable {
 
     /// Wakes the main loop.
     func notify() { notifier.notify() }
+
+    /// Wakes the main loop when `descriptor` becomes readable too (a worker's exit descriptor). Called by the
+    /// main loop's thread only, as are ``unwatch(_:)`` and ``wait(milliseconds:)``.
+    func watch(_ descriptor: Int32) throws(Errno) {
+        try epoll.withLock { epoll throws(Errno) in try epoll.add(descriptor, events: .readable, data: 1) }
+    }
+
+    /// Stops watching `descriptor` (before it is closed).
+    func unwatch(_ descriptor: Int32) {
+        epoll.withLock { epoll in try? epoll.remove(descriptor) }
+    }
 
     /// Sleeps until something changed or `milliseconds` passed.
     func wait(milliseconds: Int32) {
@@ -65,16 +81,35 @@ final class RunBoard: Sendable {
     }
 
     /// Records a connection's end.
-    func detached(connection: UInt64, reason: String) {
+    func detached(connection: UInt64, reason: String, missedHeartbeats: Bool = false) {
         state.withLock { nodes in
-            for (id, node) in nodes where node.connection == connection { nodes[id]?.detached = reason }
+            for (id, node) in nodes where node.connection == connection {
+                nodes[id]?.detached = reason
+                nodes[id]?.missedHeartbeats = missedHeartbeats
+            }
         }
         notify()
     }
 
-    /// Records a worker's lifecycle message.
-    func record(_ message: WorkerMessage) {
+    /// Starts `node` over for its next worker: everything known about the previous one is forgotten (the
+    /// coordinator keeps what it needs), and the node may be claimed again.
+    func restart(_ node: String) {
         state.withLock { nodes in
+            guard let old = nodes[node] else { return }
+            var fresh = Node()
+            fresh.generation = old.generation + 1
+            nodes[node] = fresh
+        }
+        notify()
+    }
+
+    /// Records a worker's lifecycle message, if `connection` is the node's current one: a message from a
+    /// predecessor (sent before it died, handled after its replacement attached) is not the replacement's.
+    /// - Returns: Whether it was recorded.
+    @discardableResult
+    func record(_ message: WorkerMessage, connection: UInt64) -> Bool {
+        let current = state.withLock { nodes in
+            guard nodes[message.node]?.connection == connection else { return false }
             switch message.kind {
             case .ready: nodes[message.node]?.isReady = true
             case .report: nodes[message.node]?.report = message
@@ -82,23 +117,26 @@ final class RunBoard: Sendable {
                 nodes[message.node]?.failure = message.error ?? "failed"
                 nodes[message.node]?.report = message
             }
+            return true
         }
+        guard current else { return false }
         switch message.kind {
         case .ready: log(.nodeReady, node: message.node, pid: message.pid)
         case .report: log(.nodeCompleted, node: message.node, pid: message.pid, detail: "\(message.framesIn) frames in, \(message.framesOut) out")
         case .failed: log(.nodeFailed, node: message.node, pid: message.pid, detail: message.error ?? "failed")
         }
         notify()
+        return true
     }
 
     /// Records a failure the coordinator saw itself (a worker that exited early, say).
-    func fail(_ node: String, _ text: String) {
+    func fail(_ node: String, _ text: String, pid: Int32? = nil) {
         let first = state.withLock { nodes in
             guard nodes[node]?.failure == nil else { return false }
             nodes[node]?.failure = text
             return true
         }
-        if first && !node.isEmpty { log(.nodeFailed, node: node, detail: text) }
+        if first && !node.isEmpty { log(.nodeFailed, node: node, pid: pid, detail: text) }
         notify()
     }
 

@@ -22,6 +22,9 @@ struct Run: ParsableCommand {
             still running (SIGTERM, then SIGKILL) and reports what drained and what was cut (a second Ctrl-C \
             stops waiting).
 
+            A worker that crashes, hangs (silent on the bus for --hang-timeout seconds), fails or exits early is \
+            restarted under its node's restart policy (docs/operations.md); otherwise its failure stops the flow.
+
             --attach NODE,… starts those nodes' workers by hand: the command to run is printed for each, and the \
             flow starts once they are ready.
 
@@ -44,6 +47,9 @@ struct Run: ParsableCommand {
 
     @Option(help: "Seconds the frames in flight get to reach the sinks after a stop (Ctrl-C, SIGTERM, a failed node) before the nodes still running are cut.")
     var drainTimeout: Double = 5
+
+    @Option(help: "Seconds a worker may stay silent on the bus (no heartbeat) before it is declared hung, killed and handled as a crash (its restart policy applies).")
+    var hangTimeout: Double = 3
 
     @Flag(help: "Print the run's events (nodes started, ready, failed, completed, exited; the flow started, stopping, completed) as they happen.")
     var events = false
@@ -68,6 +74,7 @@ struct Run: ParsableCommand {
         }
         if let attachTimeout, !(attachTimeout > 0) { throw ValidationError("--attach-timeout must be positive") }
         guard drainTimeout >= 0, drainTimeout <= 86_400 else { throw ValidationError("--drain-timeout must be between 0 and 86400 seconds") }
+        guard hangTimeout >= 0.3, hangTimeout <= 3_600 else { throw ValidationError("--hang-timeout must be between 0.3 and 3600 seconds") }
         // What runs whose coordinator died left behind (segments, run directories) goes before this run makes
         // its own: nothing of a crashed run outlives the next one.
         for line in RunLeftovers.clean() { StandardError.print("chronetix run: \(line)") }
@@ -82,7 +89,8 @@ struct Run: ParsableCommand {
             workerPath: workerPath,
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
             showEvents: events,
-            eventsFile: eventsFile
+            eventsFile: eventsFile,
+            hangTimeout: .nanoseconds(Int64(hangTimeout * 1e9))
         )
         let interruptions = Self.catchInterruptions()
         let status: FlowRun.Status

@@ -15,6 +15,8 @@ struct RunSummary {
         var framesOut: UInt64
         var errors: UInt64
         var exit: ChildProcess.Termination?
+        var restarts: Int
+        var leftDown: Bool
         var byHand: Bool
         var details: StructuredValue
     }
@@ -81,10 +83,28 @@ struct RunSummary {
                     framesOut: report?.framesOut ?? 0,
                     errors: report?.errors ?? 0,
                     exit: run.terminations[manifest.id],
+                    restarts: run.restarts[manifest.id] ?? 0,
+                    leftDown: run.leftDown.contains(manifest.id),
                     byHand: run.options.attach.contains(manifest.id),
                     details: report?.details ?? .map([])
                 )
             )
+        }
+        // A restarted node's report covers its last worker only; its frames over the whole run are in the rings:
+        // frames read from its input slots, frames written to its output rings.
+        for index in nodes.indices where nodes[index].restarts > 0 {
+            let id = nodes[index].id
+            var framesIn: UInt64 = 0
+            var framesOut: UInt64 = 0
+            for edge in run.flow.routes.edges {
+                guard let status = run.ringStatuses[edge.id] else { continue }
+                if edge.from.node == id { framesOut &+= status.writeFrames }
+                for (slot, target) in edge.to.enumerated() where target.node == id && slot < status.consumers.count {
+                    framesIn &+= status.consumers[slot].readFrames
+                }
+            }
+            nodes[index].framesIn = framesIn
+            nodes[index].framesOut = framesOut
         }
         firstFrame = firstSinkFrame == .max ? nil : firstSinkFrame - start
         lastFrame = lastSinkFrame == 0 ? nil : lastSinkFrame - start
@@ -93,13 +113,17 @@ struct RunSummary {
             for (slot, target) in edge.to.enumerated() {
                 let input = reports[target.node]?.inputs.first { $0.edge == edge.id && $0.slot == slot }
                 let consumer = status.flatMap { slot < $0.consumers.count ? $0.consumers[slot] : nil }
+                // A consumer restarted after a crash reported only its last worker's frames: the ring's count of
+                // frames read in this slot (each once, whichever worker read it) is the whole run's.
+                let restarted = (run.restarts[target.node] ?? 0) > 0
                 edges.append(
                     Edge(
                         key: "\(edge.from)->\(target)",
-                        frames: input?.frames ?? consumer?.readFrames ?? 0,
+                        frames: restarted ? consumer?.readFrames ?? 0 : input?.frames ?? consumer?.readFrames ?? 0,
                         bytes: input?.bytes ?? 0,
                         drops: consumer?.drops ?? 0,
-                        duplicates: input?.duplicates ?? consumer?.duplicates ?? 0,
+                        // The slot counts the frames delivered again after every re-attach, over the whole run.
+                        duplicates: consumer?.duplicates ?? input?.duplicates ?? 0,
                         deadlineMisses: input?.deadlineMisses ?? 0,
                         lateDrops: input?.lateDrops ?? 0,
                         unread: status.flatMap { ring in
@@ -137,14 +161,15 @@ struct RunSummary {
             lines.append(line)
         }
         lines.append("")
-        var table = [["node", "kind", "pid", "frames in", "frames out", "errors", "exit"]]
+        var table = [["node", "kind", "pid", "frames in", "frames out", "errors", "restarts", "exit"]]
         for node in nodes {
             table.append([
                 node.id, node.kind, node.pid.map { "\($0)" } ?? "-", "\(node.framesIn)", "\(node.framesOut)",
-                "\(node.errors)", node.exit.map(Self.exitText) ?? (node.byHand ? "by hand" : "-"),
+                "\(node.errors)", "\(node.restarts)",
+                (node.exit.map(Self.exitText) ?? (node.byHand ? "by hand" : "-")) + (node.leftDown ? " (left down)" : ""),
             ])
         }
-        lines += Self.render(table, rightAligned: [2, 3, 4, 5])
+        lines += Self.render(table, rightAligned: [2, 3, 4, 5, 6])
         lines.append("")
         var edgeTable = [["edge", "frames", "MB", "frames/s", "drops", "dups", "late", "p50", "p95", "p99"]]
         for edge in edges {
@@ -221,7 +246,8 @@ struct RunSummary {
                         .init("frames_in", .integer(Int64(clamping: node.framesIn))),
                         .init("frames_out", .integer(Int64(clamping: node.framesOut))),
                         .init("errors", .integer(Int64(clamping: node.errors))),
-                        .init("restarts", .integer(0)),
+                        .init("restarts", .integer(Int64(node.restarts))),
+                        .init("left_down", .bool(node.leftDown)),
                         .init("exit", exit),
                         .init("report", node.details),
                     ])

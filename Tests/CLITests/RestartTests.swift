@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+
+/// Supervision with real processes: a source, a map or a sink killed under load and restarted (nothing
+/// committed is lost, every frame is counted once), a hung worker declared gone and restarted, a crash loop
+/// that opens the circuit breaker (stopping the flow, or leaving the node down), and a source that loops
+/// under `always`. Nothing is left behind.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct RestartTests {
+    /// A paced sine source (20 000 frames/s for about 1.5 s), a map and a sink, all under `on-failure`.
+    private func chain(_ flow: String) throws -> TemporaryFile {
+        try TemporaryFile(contents: """
+            flow: \(flow)
+            version: 1
+            defaults:
+              restart: { policy: on-failure, max: 3, backoff: { base: 20ms, max: 1s } }
+              queue: { capacity: 16KiB }
+            nodes:
+              - { id: source, kind: sine, config: { samples: 16, rate_hz: 20000, frames: 30000 } }
+              - { id: relay, kind: scale, config: { factor: 2 }, inputs: { in: source/samples } }
+              - { id: sink, kind: stats, inputs: { in: relay/out } }
+
+            """)
+    }
+
+    /// The pid in an event line, `… node-ready      relay (pid 1234)`.
+    private func pid(in line: String) throws -> Int32 {
+        let digits = try #require(line.range(of: #"\(pid (\d+)\)"#, options: .regularExpression))
+        return try #require(Int32(line[digits].dropFirst(5).dropLast()))
+    }
+
+    /// Every frame the producer wrote was read, once, and none is left: nothing committed was lost.
+    private func expectEveryFrameDelivered(_ run: FlowRunResult, edge: String, producer: String) throws {
+        let written = try #require(run.node(producer)["frames_out"] as? Int)
+        let counts = run.edge(edge)
+        #expect(counts["frames"] as? Int == written, "\(edge): \(counts), \(producer) wrote \(written)")
+        #expect(counts["unread"] as? Int == 0)
+        #expect(counts["drops"] as? Int == 0)
+        #expect((counts["duplicates"] as? Int ?? -1) >= 0)
+    }
+
+    @Test(arguments: ["source", "relay", "sink"])
+    func aNodeKilledUnderLoadIsRestartedAndNothingCommittedIsLost(node: String) throws {
+        let flow = "restart-kill-\(node)"
+        let file = try chain(flow)
+        let coordinator = try RunningCoordinator(arguments: [file.path, "--events"], flow: flow)
+        let victim = try pid(in: coordinator.waitForLine(containing: "node-ready      \(node) ", timeout: 30))
+        try coordinator.waitForLine(containing: "flow-started", timeout: 30)
+        Thread.sleep(forTimeInterval: 0.3)
+        kill(victim, SIGKILL)
+        let run = try coordinator.finish()
+        #expect(run.status == 0, "\(run.standardError)")
+        for id in ["source", "relay", "sink"] {
+            #expect(run.node(id)["restarts"] as? Int == (id == node ? 1 : 0), "\(id): \(run.node(id))")
+        }
+        // The death is the killed worker's; the replacement has a pid of its own.
+        let lines = run.output.split(separator: "\n").map(String.init)
+        let failed = try #require(lines.first { $0.contains("node-failed     \(node) ") })
+        #expect(try pid(in: failed) == victim)
+        #expect(failed.contains("killed by signal 9"))
+        let restarted = try #require(lines.first { $0.contains("node-restarted  \(node) ") })
+        #expect(try pid(in: restarted) != victim)
+        #expect(restarted.contains("restart 1 after 20 ms"))
+        try expectEveryFrameDelivered(run, edge: "source/samples->relay/in", producer: "source")
+        try expectEveryFrameDelivered(run, edge: "relay/out->sink/in", producer: "relay")
+        let made = try #require(run.node("source")["frames_out"] as? Int)
+        // A restarted source starts its frames over; the others see all 30 000 exactly once.
+        #expect(node == "source" ? made > 30_000 : made == 30_000)
+    }
+
+    @Test func aHungWorkerIsKilledAndRestarted() throws {
+        let flow = "restart-hung"
+        let file = try chain(flow)
+        let coordinator = try RunningCoordinator(arguments: [file.path, "--events", "--hang-timeout", "1"], flow: flow)
+        let relay = try pid(in: coordinator.waitForLine(containing: "node-ready      relay ", timeout: 30))
+        try coordinator.waitForLine(containing: "flow-started", timeout: 30)
+        Thread.sleep(forTimeInterval: 0.3)
+        // Stopped: it neither reads its ring nor sends heartbeats.
+        kill(relay, SIGSTOP)
+        let run = try coordinator.finish()
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.node("relay")["restarts"] as? Int == 1)
+        let failed = try #require(run.output.split(separator: "\n").first { $0.contains("node-failed     relay ") })
+        #expect(failed.contains("hung: no heartbeat for 1 s, killed"), "\(failed)")
+        try expectEveryFrameDelivered(run, edge: "source/samples->relay/in", producer: "source")
+        try expectEveryFrameDelivered(run, edge: "relay/out->sink/in", producer: "relay")
+        #expect(run.node("source")["frames_out"] as? Int == 30_000)
+    }
+
+    /// A node whose program exits at once, restarted twice, then given up on.
+    private func crashLoop(_ flow: String, giveUp: String, frames: Int) throws -> TemporaryFile {
+        try TemporaryFile(contents: """
+            flow: \(flow)
+            version: 1
+            nodes:
+              - { id: source, kind: counter, config: { size: 64, rate_hz: 4000, frames: \(frames) } }
+              - { id: sink, kind: stats, inputs: { in: source/out } }
+              - id: broken
+                kind: process
+                config: { command: [sh, -c, "exit 3"] }
+                inputs:
+                  in: { from: source/out, content_type: bytes }
+                restart: { policy: on-failure, max: 2, backoff: { base: 10ms, max: 20ms }, give_up: \(giveUp) }
+
+            """)
+    }
+
+    @Test func aCrashLoopOpensTheBreakerAndStopsTheFlow() throws {
+        let flow = "restart-breaker-stop"
+        let file = try crashLoop(flow, giveUp: "stop-flow", frames: 0)
+        let run = try FlowRunResult.run([file.path, "--events"], flow: flow)
+        #expect(run.status == 1)
+        #expect(run.node("broken")["restarts"] as? Int == 2)
+        #expect(run.node("broken")["left_down"] as? Bool == false)
+        let lines = run.output.split(separator: "\n")
+        #expect(lines.filter { $0.contains("node-restarted  broken ") }.count == 2)
+        #expect(lines.filter { $0.contains("node-gave-up    broken ") }.count == 1)
+        #expect(run.standardError.contains("node broken failed again after 2 restarts within 60 s: circuit breaker open, stopping the flow"), "\(run.standardError)")
+        // The flow was stopped: the source drained into the sink.
+        try expectEveryFrameDelivered(run, edge: "source/out->sink/in", producer: "source")
+    }
+
+    @Test func aCrashLoopUnderLeaveDownLetsTheRestOfTheFlowFinish() throws {
+        let flow = "restart-breaker-down"
+        let file = try crashLoop(flow, giveUp: "leave-down", frames: 2000)
+        let run = try FlowRunResult.run([file.path], flow: flow)
+        #expect(run.status == 1, "the flow ends failed: a node is down")
+        #expect(run.node("broken")["restarts"] as? Int == 2)
+        #expect(run.node("broken")["left_down"] as? Bool == true)
+        #expect(run.standardError.contains("circuit breaker open, left down"), "\(run.standardError)")
+        #expect(run.node("source")["frames_out"] as? Int == 2000)
+        try expectEveryFrameDelivered(run, edge: "source/out->sink/in", producer: "source")
+        #expect(run.summary["stop"] is NSNull || run.summary["stop"] == nil, "not stopped: the flow ran to its end")
+    }
+
+    @Test func aSourceUnderAlwaysLoopsUntilTheFlowIsStopped() throws {
+        let flow = "restart-always"
+        let file = try TemporaryFile(contents: """
+            flow: \(flow)
+            version: 1
+            nodes:
+              - id: source
+                kind: counter
+                config: { size: 64, frames: 500 }
+                restart: { policy: always, backoff: { base: 10ms, max: 10ms } }
+              - { id: sink, kind: stats, inputs: { in: source/out } }
+
+            """)
+        let coordinator = try RunningCoordinator(arguments: [file.path, "--events"], flow: flow)
+        try coordinator.waitForLine(containing: "restart 3 after 10 ms", timeout: 30)
+        kill(coordinator.pid, SIGINT)
+        let run = try coordinator.finish()
+        #expect(run.status == 130, "\(run.standardError)")
+        #expect((run.node("source")["restarts"] as? Int ?? 0) >= 3)
+        #expect((run.node("source")["frames_out"] as? Int ?? 0) >= 3 * 500)
+        try expectEveryFrameDelivered(run, edge: "source/out->sink/in", producer: "source")
+    }
+}
