@@ -84,8 +84,8 @@ public final class ProgressDisplay: @unchecked Sendable {
         let width = edges.map(\.key.count).max() ?? 0
         var lines = edges.map { edge in
             let key = edge.key + String(repeating: " ", count: width - edge.key.count)
-            var line = "\(key)  \(pad(String(edge.frames), 10)) frames  \(pad(rate(edge.framesPerSecond), 8)) f/s"
-            line += "  \(pad(megabytes(edge.bytesPerSecond), 7)) MB/s  p99 \(pad(duration(edge.latency.p99), 9))"
+            var line = "\(key)  \(pad(String(edge.frames), 9)) frames \(pad(rate(edge.framesPerSecond), 7)) f/s"
+            line += " \(pad(megabytes(edge.bytesPerSecond), 6)) MB/s  p99 \(pad(duration(edge.latency.p99), 8))"
             line += "  drops \(edge.drops)  late \(edge.deadlineMisses)"
             return line
         }

@@ -16,7 +16,7 @@ import Synchronization
 /// Histograms do not go through swift-metrics: its recorders take one observation at a time (and
 /// swift-prometheus's histogram then walks its buckets under a lock), so replaying the frames the workers
 /// counted would cost the coordinator as much CPU as the data path. The workers send cumulative bucket
-/// counts, which are rendered as they are (docs/adr/0005-metrics-from-worker-snapshots.md).
+/// counts, which are rendered as they are (docs/adr/0004-metrics-from-worker-snapshots.md).
 public final class RunMetrics: Sendable {
     /// The registry the swift-metrics handles write to.
     public let registry: PrometheusCollectorRegistry

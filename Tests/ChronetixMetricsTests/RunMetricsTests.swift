@@ -106,7 +106,7 @@ import Testing
         edge.drops = 3
         edge.deadlineMisses = 4
         let lines = ProgressDisplay.lines(edges: [edge], nodes: [], columns: 200)
-        #expect(lines == ["source/out->sink/in        1200 frames      1000 f/s      4.1 MB/s  p99    1.3 ms  drops 3  late 4"])
+        #expect(lines == ["source/out->sink/in       1200 frames    1000 f/s    4.1 MB/s  p99   1.3 ms  drops 3  late 4"])
         #expect(ProgressDisplay.lines(edges: [edge], nodes: [], columns: 30) == [String(lines[0].prefix(29))])
     }
 }
