@@ -18,6 +18,11 @@ let hdrHistogram: Package.Dependency = .package(
 // Structured logging of the bus (refusals, disconnections) and, later, of the runtime.
 let swiftLog: Package.Dependency = .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2")
 
+// The coordinator's metrics (`chronetix run --metrics-port`): the swift-metrics API with swift-prometheus as its
+// backend. Only the coordinator links them (ChronetixMetrics); a worker does not.
+let swiftMetrics: Package.Dependency = .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0")
+let swiftPrometheus: Package.Dependency = .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1")
+
 let package = Package(
     name: "Chronetix",
     platforms: [.macOS(.v15)],
@@ -33,7 +38,7 @@ let package = Package(
         .library(name: "ChronetixNodes", targets: ["ChronetixNodes"]),
         .library(name: "ChronetixRuntime", targets: ["ChronetixRuntime"]),
     ],
-    dependencies: [argumentParser, yams, hdrHistogram, swiftLog],
+    dependencies: [argumentParser, yams, hdrHistogram, swiftLog, swiftMetrics, swiftPrometheus],
     targets: [
         // MARK: - C layers
         .systemLibrary(
@@ -78,6 +83,18 @@ let package = Package(
             ]
         ),
 
+        // MARK: - Metrics
+        // The coordinator's side of the metrics: gathers the workers' snapshots, exposes them through
+        // swift-metrics (Prometheus backend), serves /metrics over HTTP, draws the live progress lines.
+        .target(
+            name: "ChronetixMetrics",
+            dependencies: [
+                "ChronetixCore", "ChronetixSystem", "ChronetixRuntime",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+
         // MARK: - Codec and compiler
         .target(name: "ChronetixCBOR", dependencies: ["ChronetixCore", "CLibCBOR"]),
         .target(
@@ -90,7 +107,7 @@ let package = Package(
             name: "chronetix",
             dependencies: [
                 "ChronetixCore", "ChronetixCBOR", "FlowAdapter", "ChronetixSystem", "ShmDataPort", "IpcEventBus",
-                "ChronetixRuntime", .product(name: "Logging", package: "swift-log"),
+                "ChronetixRuntime", "ChronetixMetrics", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -138,6 +155,10 @@ let package = Package(
         ),
         .testTarget(name: "ChronetixNodesTests", dependencies: ["ChronetixCore", "ChronetixNodes"]),
         .testTarget(name: "ChronetixRuntimeTests", dependencies: ["ChronetixRuntime"]),
+        .testTarget(
+            name: "ChronetixMetricsTests",
+            dependencies: ["ChronetixCore", "ChronetixSystem", "ChronetixRuntime", "ChronetixMetrics", "ChronetixTestSupport"]
+        ),
         .testTarget(name: "ChronetixCBORTests", dependencies: ["ChronetixCore", "ChronetixCBOR", "ChronetixTestSupport"]),
         .testTarget(
             name: "FlowAdapterTests",
@@ -145,7 +166,10 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         // Depends on the executables so that `swift test` builds them; the tests run them as processes.
-        .testTarget(name: "CLITests", dependencies: ["ChronetixCore", "ChronetixRuntime", "IpcEventBus", "chronetix", "chronetix-worker"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["ChronetixCore", "ChronetixRuntime", "IpcEventBus", "ChronetixTestSupport", "chronetix", "chronetix-worker"]
+        ),
     ]
 )
 

@@ -175,6 +175,8 @@ final class NodeRunner {
         let isSink = session.node.outputs.isEmpty
         while open > 0 {
             var received = 0
+            // When this turn took its first frame: its batches' processing time ends after `afterBatch`.
+            var turnStart: UInt64 = 0
             for input in inputs where !input.isEnded {
                 var count = 0
                 var now: UInt64 = 0
@@ -200,7 +202,10 @@ final class NodeRunner {
                     // a batch and every 8th after it (a clock read costs as much as handling a small frame). A
                     // shared reading is older than the frame's receipt by at most the handling of 7 frames, so
                     // latencies err low by that much (and a frame published meanwhile may read as 0 ns).
-                    if count & 7 == 0 { now = Clock.monotonicNanoseconds() }
+                    if count & 7 == 0 {
+                        now = Clock.monotonicNanoseconds()
+                        if turnStart == 0 { turnStart = now }
+                    }
                     try unsafe deliver(frame, from: input, session: session, isSink: isSink, now: now, handle)
                     count += 1
                 }
@@ -211,7 +216,9 @@ final class NodeRunner {
             }
             if received > 0 {
                 try afterBatch()
-                try session.serviceIfDue(now: Clock.monotonicNanoseconds())
+                let end = Clock.monotonicNanoseconds()
+                session.metrics.recordProcessing(from: turnStart, to: end)
+                try session.serviceIfDue(now: end)
                 continue
             }
             guard open > 0 else { break }
@@ -237,9 +244,11 @@ final class NodeRunner {
             }
             switch unsafe result {
             case .frame(let frame):
-                try unsafe deliver(frame, from: input, session: session, isSink: isSink, now: Clock.monotonicNanoseconds(), handle)
+                let start = Clock.monotonicNanoseconds()
+                try unsafe deliver(frame, from: input, session: session, isSink: isSink, now: start, handle)
                 input.consumer.release()
                 try afterBatch()
+                session.metrics.recordProcessing(from: start, to: Clock.monotonicNanoseconds())
             case .endOfStream:
                 input.isEnded = true
                 open -= 1

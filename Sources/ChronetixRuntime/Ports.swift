@@ -32,6 +32,9 @@ final class OutputPort {
     @exclusivity(unchecked) var timestamp: Int64 = 0
     @exclusivity(unchecked) private(set) var frames: UInt64 = 0
     @exclusivity(unchecked) private(set) var bytes: UInt64 = 0
+    /// Set when a thread other than the worker's writes the port (a process node's output reader): the
+    /// periodic metrics snapshots, taken on the worker's thread, leave its figures alone until the end.
+    var isWrittenByAnotherThread = false
 
     init(binding: WorkerAssignment.OutputBinding, whileWaiting: @escaping () throws -> Void) throws(RingError) {
         self.binding = binding
@@ -82,6 +85,9 @@ final class OutputPort {
         bytes &+= UInt64(written)
     }
 
+    /// Times the producer waited for room (credit stalls) or found none without waiting (`WouldBlock`).
+    var creditStalls: UInt64 { producer.statistics.stalls &+ producer.statistics.wouldBlock }
+
     /// Makes every committed frame visible to the consumers.
     func publish() { producer.publish() }
 
@@ -118,7 +124,7 @@ final class InputPort {
     /// Late frames not handed to the node (``dropsLateFrames``); each is also a deadline miss.
     @exclusivity(unchecked) private(set) var lateDrops: UInt64 = 0
     /// Nanoseconds from a frame's timestamp to its receipt, 1 ns to 100 s at 2 significant digits.
-    @exclusivity(unchecked) private var latency = Histogram<UInt64>(highestTrackableValue: 100_000_000_000, numberOfSignificantValueDigits: .two)
+    @exclusivity(unchecked) private(set) var latency = Histogram<UInt64>(highestTrackableValue: 100_000_000_000, numberOfSignificantValueDigits: .two)
     @exclusivity(unchecked) var isEnded = false
     /// The ring's producer died or detached without ending its stream: the coordinator restarts it (and the
     /// replacement continues the stream) or ends the stream for it. Until then the input has no frames.

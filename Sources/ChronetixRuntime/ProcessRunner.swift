@@ -123,6 +123,7 @@ final class ProcessRunner {
             throw NodeError(node.id, "cannot start the thread that reads the process's standard error: \(error)")
         }
         for port in outputs {
+            port.isWrittenByAnotherThread = true
             port.whileWaiting = { [shared] in
                 if shared.abandon.load(ordering: .relaxed) { throw WorkerAbort("the process node is stopping") }
             }

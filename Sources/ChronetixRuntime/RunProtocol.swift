@@ -18,6 +18,8 @@ public struct WorkerAssignment: Hashable, Sendable, Codable {
     public var controlTopics: [String]
     /// The topic the worker sends its lifecycle messages to (`flow.F.N.events`), as requests.
     public var eventsTopic: String
+    /// The topic the worker publishes its ``MetricsSnapshot``s on (`flow.F.N.metrics`); nil: none are sent.
+    public var metricsTopic: String?
     /// One per input port, in the manifest's order.
     public var inputs: [InputBinding]
     /// One per output port, in the manifest's order.
@@ -74,7 +76,8 @@ public struct WorkerAssignment: Hashable, Sendable, Codable {
         controlTopics: [String],
         eventsTopic: String,
         inputs: [InputBinding],
-        outputs: [OutputBinding]
+        outputs: [OutputBinding],
+        metricsTopic: String? = nil
     ) {
         self.run = run
         self.flow = flow
@@ -82,6 +85,7 @@ public struct WorkerAssignment: Hashable, Sendable, Codable {
         self.node = node
         self.controlTopics = controlTopics
         self.eventsTopic = eventsTopic
+        self.metricsTopic = metricsTopic
         self.inputs = inputs
         self.outputs = outputs
     }

@@ -82,6 +82,8 @@ final class WorkerSession {
     var errors: UInt64 = 0
     @exclusivity(unchecked) var firstFrame: UInt64 = 0
     @exclusivity(unchecked) var lastFrame: UInt64 = 0
+    /// The periodic metrics snapshots (WorkerSession+Metrics.swift).
+    @exclusivity(unchecked) var metrics = WorkerMetrics()
 
     init(client: BusClient, assignment: WorkerAssignment, log: @escaping @Sendable (String) -> Void) {
         self.client = client
@@ -106,6 +108,7 @@ final class WorkerSession {
         } catch {
             return fail("cannot open the node's ports: \(error)", outputs: outputs)
         }
+        metrics.attach(inputs: inputs, outputs: outputs)
         let runner: NodeRunner
         do {
             runner = try NodeRunner(session: self, inputs: inputs, outputs: outputs)
@@ -126,6 +129,7 @@ final class WorkerSession {
         } catch {
             return fail("\(error)", outputs: outputs, inputs: inputs, runner: runner)
         }
+        publishMetrics(isFinal: true)
         do {
             try send(report(inputs: inputs, outputs: outputs, details: runner.details()))
         } catch {
@@ -144,7 +148,9 @@ final class WorkerSession {
         } catch {
             throw WorkerAbort("lost the coordinator's bus: \(error)")
         }
-        nextService = Clock.monotonicNanoseconds() &+ 5_000_000
+        let now = Clock.monotonicNanoseconds()
+        nextService = now &+ 5_000_000
+        if now >= metrics.nextSnapshot { publishMetrics(isFinal: false, now: now) }
     }
 
     /// ``service()`` at most every 5 ms.
@@ -224,6 +230,8 @@ final class WorkerSession {
             for output in outputs { output.publish() }
         }
         log("failed: \(text)")
+        // The figures up to the failure, for the metrics (a restarted worker's count from zero again).
+        if runner != nil { publishMetrics(isFinal: true) }
         var message = report(inputs: inputs, outputs: outputs, details: runner?.details() ?? .map([]))
         message.kind = .failed
         message.error = text

@@ -129,6 +129,25 @@ public final class BusServer: @unchecked Sendable {
         }
     }
 
+    /// An observer of what clients publish on some topics: the host's own, in-process subscription (the
+    /// coordinator reads its workers' metrics with one), without a connection or a copy through a socket.
+    public struct Tap: Sendable {
+        /// The topics it observes.
+        public var pattern: TopicPattern
+        /// Sees one publication from a client, on the loop's thread, after the bus routed it to the
+        /// matching subscriptions; it must not block.
+        public var handler: @Sendable (Envelope, Peer) -> Void
+
+        /// Creates a tap.
+        /// - Parameters:
+        ///   - pattern: The topics it observes.
+        ///   - handler: Sees each matching publication and its publisher; it must not block.
+        public init(pattern: TopicPattern, handler: @escaping @Sendable (Envelope, Peer) -> Void) {
+            self.pattern = pattern
+            self.handler = handler
+        }
+    }
+
     /// The owner's decisions and observers; each runs on the loop's thread and must not block.
     public struct Hooks: Sendable {
         /// Decides about a hello that passed the user and token checks; welcomes everyone by default.
@@ -137,6 +156,8 @@ public final class BusServer: @unchecked Sendable {
         public var onEvent: @Sendable (Event) -> Void = { _ in }
         /// Request handlers hosted by the bus, tried before client responders.
         public var services: [Service] = []
+        /// Observers of clients' publications (not the host's own ``BusServer/publish(_:)``).
+        public var taps: [Tap] = []
 
         /// Creates hooks with the defaults.
         public init() {}

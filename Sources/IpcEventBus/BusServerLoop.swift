@@ -405,6 +405,9 @@ final class BusServerLoop {
             topicScratch.removeAll(keepingCapacity: true)
             unsafe topicScratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: frame[span.topicRange]))
             unsafe route(UnsafeRawBufferPointer(rebasing: frame[span.range]), topic: topicScratch[...])
+            if !hooks.taps.isEmpty {
+                unsafe tap(UnsafeRawBufferPointer(rebasing: frame[span.range]), topic: topicScratch[...], from: connection)
+            }
         case .subscribe(let correlation, let subscription, let pattern, let flags):
             subscribe(connection, correlation: correlation, id: subscription, pattern: pattern, flags: flags)
         case .unsubscribe(let correlation, let subscription):
@@ -499,6 +502,22 @@ final class BusServerLoop {
         unsafe scratch.withUnsafeBytes { bytes in
             unsafe route(bytes, topic: topic)
         }
+    }
+
+    /// Hands a client's publication to the host's taps on its topic. An envelope that does not decode (the
+    /// bus routes envelopes as bytes, so it may reach here unchecked) is logged and skipped: the publisher's
+    /// subscribers got its bytes as they were, and a tap never sees a half-read value.
+    private func tap(_ envelope: UnsafeRawBufferPointer, topic: ArraySlice<UInt8>, from connection: BusConnection) {
+        let taps = hooks.taps.filter { $0.pattern.matches(topic) }
+        guard !taps.isEmpty else { return }
+        let decoded: Envelope
+        do {
+            decoded = try unsafe Envelope(unsafeCBOR: envelope, limits: limits)
+        } catch {
+            logger.warning("a publication for the host's taps does not decode: \(error)", metadata: ["peer": "\(connection.peer)"])
+            return
+        }
+        for tap in taps { tap.handler(decoded, connection.peer) }
     }
 
     /// Delivers an envelope's bytes to every matching subscription, in subscription order.

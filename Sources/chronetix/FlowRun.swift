@@ -1,4 +1,5 @@
 import ChronetixCore
+import ChronetixMetrics
 import ChronetixRuntime
 import ChronetixSystem
 import Dispatch
@@ -33,6 +34,8 @@ final class FlowRun {
         /// A worker silent on the bus this long (no heartbeat, no message) is hung: killed, and handled as a
         /// crash.
         var hangTimeout: Duration = .seconds(3)
+        /// Log the bus's attachments and detachments on stderr (`--verbose`).
+        var verbose = false
     }
 
     /// How a stop went: why, when, and which nodes drained or were cut.
@@ -58,6 +61,8 @@ final class FlowRun {
     let traceParent: String
     let socketPath: String
     let board: RunBoard
+    /// The workers' metrics as the coordinator gathers them (`--metrics-port`, the progress lines).
+    let metrics: RunMetrics
     private var rings: [String: RingHolder] = [:]
     private var server: BusServer?
     private let serverFinished = DispatchSemaphore(value: 0)
@@ -106,7 +111,11 @@ final class FlowRun {
         let span = UInt64.random(in: 1...UInt64.max)
         traceParent = TraceParent(traceIDHigh: traceHigh, traceIDLow: traceLow, parentID: span)?.text ?? ""
         socketPath = "\(FileSystem.temporaryDirectory)/chronetix-\(runID)/bus.sock"
-        board = try RunBoard(nodes: flow.nodes.map(\.id), run: runID, flow: flow.flow, startNanoseconds: startNanoseconds)
+        metrics = RunMetrics(flow: flow, run: runID)
+        let board = try RunBoard(nodes: flow.nodes.map(\.id), run: runID, flow: flow.flow, startNanoseconds: startNanoseconds)
+        self.board = board
+        // Read at every scrape, on the endpoint's thread: the board is shared under its lock.
+        metrics.setRestartSource { node in UInt64(board.restartCount(of: node)) }
         if let path = options.eventsFile {
             guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
                 throw RunFailure("cannot write the events to \(path)")
@@ -179,8 +188,18 @@ final class FlowRun {
                 return .success(Envelope(id: request.id, topic: request.topic))
             }
         ]
+        // Each worker's metrics snapshots, for its own node only (a worker attaches as its node).
+        let metrics = metrics
+        hooks.taps = [
+            BusServer.Tap(pattern: try TopicPattern("flow.\(flow.flow).*.metrics")) { envelope, peer in
+                guard peer.role == "worker", let snapshot = try? RunCoding.decode(MetricsSnapshot.self, from: envelope.payload),
+                    snapshot.node == peer.name
+                else { return }  // not a worker's snapshot of its own node: ignored, as a peer is not trusted
+                metrics.record(snapshot)
+            }
+        ]
         var logger = Logger(label: "chronetix.run")
-        logger.logLevel = .warning
+        logger.logLevel = options.verbose ? .info : .warning
         var configuration = BusServer.Configuration(socketPath: socketPath, token: token, logger: logger)
         configuration.maxConnections = max(64, flow.nodes.count * 2)
         // Workers send a heartbeat every third of the hang timeout (from a thread of their own, also while
@@ -683,7 +702,8 @@ final class FlowRun {
             controlTopics: [Topics.control(flow: flow.flow), Topics.control(flow: flow.flow, node: node.id)],
             eventsTopic: Topics.events(flow: flow.flow, node: node.id),
             inputs: inputs,
-            outputs: outputs
+            outputs: outputs,
+            metricsTopic: Topics.metrics(flow: flow.flow, node: node.id)
         )
     }
 

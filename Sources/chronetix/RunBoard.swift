@@ -103,6 +103,11 @@ final class RunBoard: Sendable {
         notify()
     }
 
+    /// The restarts of `node` so far (its generation).
+    func restartCount(of node: String) -> Int {
+        state.withLock { $0[node]?.generation ?? 0 }
+    }
+
     /// Records a worker's lifecycle message, if `connection` is the node's current one: a message from a
     /// predecessor (sent before it died, handled after its replacement attached) is not the replacement's.
     /// - Returns: Whether it was recorded.

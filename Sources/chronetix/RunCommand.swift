@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChronetixCore
+import ChronetixMetrics
 import ChronetixRuntime
 import ChronetixSystem
 import Dispatch
@@ -60,8 +61,20 @@ struct Run: ParsableCommand {
     @Option(help: "Write the summary as JSON to this file.")
     var summaryJSON: String?
 
-    @Flag(help: "Print no summary (errors still go to stderr).")
+    @Flag(help: "Print no progress and no summary: only errors (on stderr); the exit status tells how the run ended.")
     var quiet = false
+
+    @Flag(help: "Also log the bus's attachments and detachments (stderr) and show a progress line per node.")
+    var verbose = false
+
+    @Option(help: "Serve the run's metrics in the Prometheus text format at http://ADDRESS:PORT/metrics while the flow runs (0: any free port; the URL is printed on stderr).")
+    var metricsPort: Int?
+
+    @Option(help: "The address the metrics endpoint listens on (numeric IPv4 or IPv6). Only loopback unless you say otherwise.")
+    var metricsAddress = "127.0.0.1"
+
+    @Option(help: "Seconds to keep serving the final metrics after the run ended, before exiting (Ctrl-C or SIGTERM ends the wait).")
+    var metricsLinger: Double = 0
 
     func run() throws {
         let start = Clock.monotonicNanoseconds()
@@ -75,6 +88,10 @@ struct Run: ParsableCommand {
         if let attachTimeout, !(attachTimeout > 0) { throw ValidationError("--attach-timeout must be positive") }
         guard drainTimeout >= 0, drainTimeout <= 86_400 else { throw ValidationError("--drain-timeout must be between 0 and 86400 seconds") }
         guard hangTimeout >= 0.3, hangTimeout <= 3_600 else { throw ValidationError("--hang-timeout must be between 0.3 and 3600 seconds") }
+        if quiet && verbose { throw ValidationError("--quiet and --verbose do not go together") }
+        if let metricsPort, !(0...65_535).contains(metricsPort) { throw ValidationError("--metrics-port must be between 0 and 65535") }
+        guard metricsLinger >= 0, metricsLinger <= 86_400 else { throw ValidationError("--metrics-linger must be between 0 and 86400 seconds") }
+        if metricsLinger > 0 && metricsPort == nil { throw ValidationError("--metrics-linger needs --metrics-port") }
         // What runs whose coordinator died left behind (segments, run directories) goes before this run makes
         // its own: nothing of a crashed run outlives the next one.
         for line in RunLeftovers.clean() { StandardError.print("chronetix run: \(line)") }
@@ -90,19 +107,33 @@ struct Run: ParsableCommand {
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
             showEvents: events,
             eventsFile: eventsFile,
-            hangTimeout: .nanoseconds(Int64(hangTimeout * 1e9))
+            hangTimeout: .nanoseconds(Int64(hangTimeout * 1e9)),
+            verbose: verbose
         )
         let interruptions = Self.catchInterruptions()
         let status: FlowRun.Status
         let problems: [String]
         let summary: RunSummary
+        var endpoint: MetricsHTTPServer?
+        defer { endpoint?.stop() }
+        let board: RunBoard
         do {
             let run = try FlowRun(flow: flow, options: options, startNanoseconds: start)
+            board = run.board
             interruptions.board.withLock { $0 = run.board }
             defer { run.finish() }
             do {
                 try run.createRings()
                 try run.startBus()
+                if let metricsPort {
+                    let metrics = run.metrics
+                    do {
+                        endpoint = try MetricsHTTPServer(address: metricsAddress, port: UInt16(metricsPort)) { metrics.exposition() }
+                    } catch {
+                        throw RunFailure("cannot serve the metrics on \(metricsAddress) port \(metricsPort): \(error)")
+                    }
+                    if let endpoint { StandardError.print("chronetix run: metrics at \(endpoint.url)") }
+                }
                 try run.spawnWorkers()
             } catch {
                 StandardError.print("chronetix run: \(error)")
@@ -112,7 +143,10 @@ struct Run: ParsableCommand {
                 print("attach \(node): \(run.attachCommand(for: node))")
             }
             if !attachList.isEmpty { fflush(nil) }  // nil: every stream, stdout included
+            // Live progress: only on a terminal, and not over the event lines of --events.
+            let progress = !quiet && !events && isatty(STDOUT_FILENO) == 1 ? Self.startProgress(run.metrics, verbose: verbose) : nil
             (status, problems) = run.run()
+            progress?.stop()
             run.finish()
             summary = RunSummary(run: run, status: status)
         } catch let exit as ExitCode {
@@ -131,10 +165,30 @@ struct Run: ParsableCommand {
                 throw FlowExit.cannotWrite
             }
         }
+        if let endpoint, metricsLinger > 0 { Self.linger(endpoint, seconds: metricsLinger, board: board) }
         switch status {
         case .completed: return
         case .failed: throw ExitCode.failure
         case .interrupted: throw ExitCode(130)
+        }
+    }
+
+    /// Starts the progress lines on standard output; nil (and no lines) when that cannot be done.
+    static func startProgress(_ metrics: RunMetrics, verbose: Bool) -> ProgressDisplay? {
+        let columns = ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) } ?? 100
+        // Nothing to do when the thread cannot start: the run goes on without progress lines.
+        return try? ProgressDisplay(metrics: metrics, showsNodes: verbose, columns: columns) { text in
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
+
+    /// Keeps serving the final metrics for `seconds`, or until the next SIGINT or SIGTERM.
+    static func linger(_ endpoint: MetricsHTTPServer, seconds: Double, board: RunBoard) {
+        StandardError.print("chronetix run: serving the final metrics at \(endpoint.url) for \(seconds) s (Ctrl-C ends it)")
+        let interrupted = board.interruptions.load(ordering: .relaxed)
+        let deadline = Clock.monotonicNanoseconds() + UInt64(seconds * 1e9)
+        while Clock.monotonicNanoseconds() < deadline && board.interruptions.load(ordering: .relaxed) == interrupted {
+            board.wait(milliseconds: 100)
         }
     }
 
