@@ -262,6 +262,17 @@ int cx_pidfd_open(int32_t pid) {
     return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 }
 
+int cx_child_ended(int32_t pid) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int rc;
+    do {
+        rc = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return -1;
+    return info.si_pid == pid ? 1 : 0;
+}
+
 int cx_wait_child(int32_t pid, int no_hang, int *exited, int *value) {
     int status = 0;
     pid_t rc;

@@ -162,7 +162,8 @@ final class NodeRunner {
     }
 
     /// Reads every input until each has ended, handing frames over in arrival order: each turn takes up to
-    /// 64 frames from each input that has some, then releases them. When none has a frame, it waits on one
+    /// 64 frames from each input that has some, calls `afterBatch` (which publishes what they made), then
+    /// releases them, so that no frame is released before its results are out. When none has a frame, it waits on one
     /// open input (5 ms with one input, 1 ms each in turn with several), servicing the bus between waits.
     static func consume(
         session: WorkerSession,
@@ -210,12 +211,19 @@ final class NodeRunner {
                     count += 1
                 }
                 if count > 0 {
-                    input.consumer.release()
+                    input.holdsBatch = true
                     received += count
                 }
             }
             if received > 0 {
+                // What the batch made is published (or, for a process node, written to the program) before
+                // the input frames are released: a crash in between delivers them again (duplicates, counted)
+                // instead of losing what they made.
                 try afterBatch()
+                for input in inputs where input.holdsBatch {
+                    input.consumer.release()
+                    input.holdsBatch = false
+                }
                 let end = Clock.monotonicNanoseconds()
                 session.metrics.recordProcessing(from: turnStart, to: end)
                 try session.serviceIfDue(now: end)
@@ -246,8 +254,8 @@ final class NodeRunner {
             case .frame(let frame):
                 let start = Clock.monotonicNanoseconds()
                 try unsafe deliver(frame, from: input, session: session, isSink: isSink, now: start, handle)
-                input.consumer.release()
                 try afterBatch()
+                input.consumer.release()
                 session.metrics.recordProcessing(from: start, to: Clock.monotonicNanoseconds())
             case .endOfStream:
                 input.isEnded = true

@@ -129,6 +129,8 @@ final class InputPort {
     /// The ring's producer died or detached without ending its stream: the coordinator restarts it (and the
     /// replacement continues the stream) or ends the stream for it. Until then the input has no frames.
     @exclusivity(unchecked) var upstreamDown = false
+    /// Frames received this turn and not yet released (until what they made is published).
+    @exclusivity(unchecked) var holdsBatch = false
 
     init(
         binding: WorkerAssignment.InputBinding, index: Int, contentType: ContentType, onLate: LatePolicy = .process

@@ -84,6 +84,16 @@ public struct ChildProcess: Sendable {
         try wait(noHang: true)
     }
 
+    /// Whether the child has ended, without reaping it: until it is reaped its pid, and so its process
+    /// group's id, cannot be reused, and ``sendToGroup(signal:)`` reaches only what the child left behind.
+    /// Wraps `waitid(2)` with `WNOWAIT`.
+    /// - Throws: The `Errno` of `waitid` (`ECHILD` once reaped).
+    public func hasEnded() throws(Errno) -> Bool {
+        let result = cx_child_ended(pid)
+        if result < 0 { throw Errno.current }
+        return result == 1
+    }
+
     /// Waits for the child to end and reaps it.
     /// - Returns: How it ended.
     /// - Throws: The `Errno` of `waitpid`.

@@ -563,6 +563,10 @@ final class FlowRun {
     /// end against the start it ends.
     private func reapChildren() {
         for worker in workers.values where worker.termination == nil {
+            guard (try? worker.child.hasEnded()) ?? true else { continue }
+            // Ended but not reaped: its group id is still reserved, so this reaches only what it left behind
+            // (a `process` node's program orphaned by a crash), never an unrelated process.
+            worker.child.sendToGroup(signal: SIGKILL)
             if let termination = try? worker.child.poll() { recordEnd(of: worker, termination) }
         }
         flushEvents()

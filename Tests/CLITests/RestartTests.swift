@@ -155,4 +155,42 @@ struct RestartTests {
         #expect((run.node("source")["frames_out"] as? Int ?? 0) >= 3 * 500)
         try expectEveryFrameDelivered(run, edge: "source/out->sink/in", producer: "source")
     }
+
+    /// A reader killed while it holds received, unreleased frames (its program never reads, so its worker is
+    /// stuck writing one of them into the full pipe): the replacement gets those frames again, and they are
+    /// counted as duplicates. The killed worker's orphaned program is killed with it.
+    @Test func framesInFlightAtACrashAreDeliveredAgainAndCounted() throws {
+        let flow = "restart-duplicates"
+        let file = try TemporaryFile(contents: """
+            flow: \(flow)
+            version: 1
+            nodes:
+              - { id: source, kind: counter, config: { size: 64, rate_hz: 5000 } }
+              - id: sleeper
+                kind: process
+                config: { command: [sleep, "60"] }
+                inputs:
+                  in: { from: source/out, content_type: bytes }
+                restart: { policy: on-failure, backoff: { base: 10ms, max: 10ms } }
+
+            """)
+        let coordinator = try RunningCoordinator(arguments: [file.path, "--events", "--drain-timeout", "0.5"], flow: flow)
+        let victim = try pid(in: coordinator.waitForLine(containing: "node-ready      sleeper ", timeout: 30))
+        try coordinator.waitForLine(containing: "flow-started", timeout: 30)
+        Thread.sleep(forTimeInterval: 1.0)  // the pipe (64 KiB, about 630 records) is full long before
+        kill(victim, SIGKILL)
+        try coordinator.waitForLine(containing: "node-ready      sleeper ", timeout: 30)
+        let restarted = try coordinator.waitForLine(containing: "node-restarted  sleeper ", timeout: 30)
+        #expect(try pid(in: restarted) != victim)
+        kill(coordinator.pid, SIGINT)
+        let run = try coordinator.finish()  // also checks that no `sleep` of this run is left
+        #expect(run.status == 130)
+        #expect(run.node("sleeper")["restarts"] as? Int == 1)
+        let edge = run.edge("source/out->sleeper/in")
+        #expect((edge["duplicates"] as? Int ?? 0) >= 1, "\(edge)")
+        let produced = try #require(run.node("source")["frames_out"] as? Int)
+        let read = try #require(edge["frames"] as? Int)
+        let unread = try #require(edge["unread"] as? Int)
+        #expect(read + unread == produced)
+    }
 }

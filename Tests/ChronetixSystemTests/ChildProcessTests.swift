@@ -120,12 +120,16 @@ struct ChildProcessTests {
         var epoll = try Epoll(capacity: 4)
         try epoll.add(exit.rawValue, events: .readable, data: 42)
         #expect(try epoll.wait(timeoutMilliseconds: 50) == 0)
+        #expect(try !child.hasEnded())
         #expect(try child.poll() == nil)
         let text = Array("go\n".utf8)
         _ = try unsafe text.withUnsafeBytes { try unsafe inputWriting.writeBytes(from: $0) }
         // No timeout that could pass a broken descriptor: the wait is unbounded and the test's time limit guards it.
         #expect(try epoll.wait(timeoutMilliseconds: -1) == 1)
         #expect(epoll.event(at: 0).data == 42)
+        // Ended, and still unreaped after asking (twice): its pid stays reserved until poll() reaps it.
+        #expect(try child.hasEnded())
+        #expect(try child.hasEnded())
         #expect(try child.poll() == .exited(7))
         exit.close()
         inputWriting.close()

@@ -83,6 +83,11 @@ int cx_wait_child(int32_t pid, int no_hang, int *exited, int *value);
 /// (ENOSYS before Linux 5.3). In C because glibc has no wrapper before 2.36.
 int cx_pidfd_open(int32_t pid);
 
+/// waitid(2) with WNOWAIT: whether child `pid` has ended, without reaping it, so that its pid (and process
+/// group id) stays reserved while the caller signals what is left of its group. Returns 1 ended, 0 running,
+/// -1 with errno.
+int cx_child_ended(int32_t pid);
+
 // MARK: - Unix-domain sockets, epoll and eventfd (IpcEventBus)
 
 /// The most descriptors one SCM_RIGHTS control message may carry on Linux (SCM_MAX_FD, include/net/scm.h).
