@@ -36,6 +36,8 @@ final class FlowRun {
         var hangTimeout: Duration = .seconds(3)
         /// Log the bus's attachments and detachments on stderr (`--verbose`).
         var verbose = false
+        /// Log warnings and errors only: the workers' own lines are left out (`--quiet`).
+        var quiet = false
     }
 
     /// How a stop went: why, when, and which nodes drained or were cut.
@@ -63,6 +65,8 @@ final class FlowRun {
     let board: RunBoard
     /// The workers' metrics as the coordinator gathers them (`--metrics-port`, the progress lines).
     let metrics: RunMetrics
+    /// The run's log (``RunLogHandler``): every line carries the run id, and the node's when it is about one.
+    let logger: Logger
     private var rings: [String: RingHolder] = [:]
     private var server: BusServer?
     private let serverFinished = DispatchSemaphore(value: 0)
@@ -112,6 +116,10 @@ final class FlowRun {
         traceParent = TraceParent(traceIDHigh: traceHigh, traceIDLow: traceLow, parentID: span)?.text ?? ""
         socketPath = "\(FileSystem.temporaryDirectory)/chronetix-\(runID)/bus.sock"
         metrics = RunMetrics(flow: flow, run: runID)
+        var logger = Logger(label: "chronetix.run") { _ in RunLogHandler() }
+        logger[metadataKey: "run"] = "\(runID)"
+        logger.logLevel = options.quiet ? .warning : .info
+        self.logger = logger
         let board = try RunBoard(nodes: flow.nodes.map(\.id), run: runID, flow: flow.flow, startNanoseconds: startNanoseconds)
         self.board = board
         // Read at every scrape, on the endpoint's thread: the board is shared under its lock.
@@ -198,9 +206,9 @@ final class FlowRun {
                 metrics.record(snapshot)
             }
         ]
-        var logger = Logger(label: "chronetix.run")
-        logger.logLevel = options.verbose ? .info : .warning
-        var configuration = BusServer.Configuration(socketPath: socketPath, token: token, logger: logger)
+        var busLogger = logger
+        busLogger.logLevel = options.verbose ? .info : .warning
+        var configuration = BusServer.Configuration(socketPath: socketPath, token: token, logger: busLogger)
         configuration.maxConnections = max(64, flow.nodes.count * 2)
         // Workers send a heartbeat every third of the hang timeout (from a thread of their own, also while
         // their node computes); three missed in a row declare the worker gone.
@@ -210,11 +218,12 @@ final class FlowRun {
         self.server = server
         board.log(.runCreated, detail: traceParent)
         let finished = serverFinished
+        let logger = logger
         let thread = Thread {
             do throws(BusError) {
                 try server.run()
             } catch {
-                StandardError.print("chronetix run: the bus failed: \(error)")
+                logger.error("the bus failed: \(error)")
                 board.fail("", "the bus failed: \(error)")
             }
             finished.signal()
@@ -231,20 +240,31 @@ final class FlowRun {
         }
     }
 
-    /// Starts one worker process for `node` and watches for its end.
+    /// Starts one worker process for `node`, its standard error captured into the run's log, and watches for
+    /// its end.
     private func spawn(_ node: String) throws -> WorkerProcess {
+        let errors: PipeEnds
+        do {
+            errors = try FileDescriptor.pipe()
+        } catch {
+            throw RunFailure("cannot make a pipe for the worker of node \(node): \(error)")
+        }
         let child: ChildProcess
         do {
             child = try ChildProcess(
                 path: options.workerPath,
                 arguments: ["--bus", socketPath, "--node", node, "--parent", "\(FileSystem.currentProcessID())"],
                 environment: workerEnvironment,
-                newProcessGroup: true
+                newProcessGroup: true,
+                standardError: errors.writing.rawValue
             )
         } catch {
             throw RunFailure("cannot start the worker for node \(node) (\(options.workerPath)): \(error)")
         }
+        let reading = errors.reading.takeRawValue()
+        errors.writing.close()  // the worker (and its program) hold the only writing ends: their end is the pipe's
         let worker = WorkerProcess(node: node, generation: board.nodes[node]?.generation ?? 0, child: child)
+        worker.logCapture = WorkerLogCapture(descriptor: reading, node: node, pid: child.pid, logger: logger)
         // Without an exit descriptor (a kernel before 5.3) the end is still found by polling, every 10 ms.
         if let descriptor = try? child.exitDescriptor() {
             let raw = descriptor.takeRawValue()
@@ -424,7 +444,10 @@ final class FlowRun {
             causes[id] = cause
             delays[id] = delay
             if !completed {
-                StandardError.print("chronetix run: node \(id) failed (\(cause)); restart \(tracker.restarts) in \(Self.durationText(delay))")
+                logger.warning(
+                    "failed (\(cause)); restart \(tracker.restarts) in \(Self.durationText(delay))",
+                    metadata: ["node": "\(id)", "pid": "\(worker.child.pid)"]
+                )
             }
         case .stayDown:
             problems.append(completed ? "node \(id) ended" : "node \(id) failed: \(cause)")
@@ -438,7 +461,7 @@ final class FlowRun {
             problems.append(line)
             if manifest.restart.giveUp == .leaveDown {
                 leftDown.insert(id)
-                StandardError.print("chronetix run: \(line)")
+                logger.error("\(line)", metadata: ["node": "\(id)"])
             } else {
                 status = .failed
             }
@@ -643,6 +666,12 @@ final class FlowRun {
     /// Undoes everything the run made; safe to call more than once.
     func finish() {
         if workers.values.contains(where: { $0.termination == nil }) { waitForWorkers(timeoutNanoseconds: 0) }
+        // The workers' last lines, once they and their groups are gone (a second at most, in all).
+        let logDeadline = Clock.monotonicNanoseconds() + 1_000_000_000
+        for worker in workers.values {
+            let left = Int((logDeadline.subtractingReportingOverflow(Clock.monotonicNanoseconds()).partialValue) / 1_000_000)
+            if worker.logCapture?.wait(milliseconds: max(0, min(left, 1000))) ?? true { worker.logCapture = nil }
+        }
         flushEvents()
         try? eventsHandle?.close()
         eventsHandle = nil
@@ -735,6 +764,8 @@ final class WorkerProcess {
     private(set) var killedBecause: String?
     /// When a worker that failed or lost its connection, and is still running, is killed.
     var lingerDeadline: UInt64?
+    /// Its standard error, read into the run's log.
+    var logCapture: WorkerLogCapture?
 
     init(node: String, generation: Int, child: ChildProcess) {
         self.node = node

@@ -108,7 +108,8 @@ struct Run: ParsableCommand {
             showEvents: events,
             eventsFile: eventsFile,
             hangTimeout: .nanoseconds(Int64(hangTimeout * 1e9)),
-            verbose: verbose
+            verbose: verbose,
+            quiet: quiet
         )
         let interruptions = Self.catchInterruptions()
         let status: FlowRun.Status

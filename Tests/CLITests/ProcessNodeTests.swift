@@ -68,8 +68,12 @@ struct ProcessNodeTests {
         // The program keeps each frame's timestamp: the sink's latency is measured from the source.
         let latency = try #require(run.edge("python/out->stats/in")["latency_ns"] as? [String: Any])
         #expect((latency["p50"] as? Int ?? 0) > 0)
-        // The program's standard error reaches the log with the node id.
-        #expect(run.standardError.contains("chronetix-worker[python]: process: python: done, 2000 frames"), "\(run.standardError)")
+        // The program's standard error reaches the run's log (through its worker's, captured by the
+        // coordinator), each line labelled with the run, the node and the worker's pid.
+        let python = try #require(run.node("python")["pid"] as? Int)
+        let line = try #require(run.standardError.split(separator: "\n").first { $0.contains("process: python: done, 2000 frames") })
+        #expect(line.contains(" info run=python-process-"), "\(line)")
+        #expect(line.contains(" node=python pid=\(python): process: python: done, 2000 frames"), "\(line)")
     }
 
     @Test func theProgramSeesTheRunInItsEnvironment() throws {
