@@ -541,14 +541,15 @@ final class FlowRun {
         }
     }
 
-    /// The node's fate is known. A node that failed for good reads no more and writes no more: its places
-    /// in its input rings are retired (the nodes feeding it are not held up for room it will never release),
-    /// and its output streams are ended once its worker is gone (its consumers drain and end).
+    /// The node's fate is known. Its output streams are ended once its worker is gone, if it did not end them
+    /// itself (it failed or crashed under a restart policy, or it is a source under `always` that completed
+    /// just before a stop): its consumers drain and end. A node that failed for good reads no more: its
+    /// places in its input rings are retired (the nodes feeding it are not held up for room it will never
+    /// release).
     private func settle(_ id: String, failedFinally: Bool) {
         settled.insert(id)
-        guard failedFinally else { return }
-        retireInputs(of: id)
         for edge in flow.routes.edges where edge.from.node == id { streamsToEnd.insert(edge.id) }
+        if failedFinally { retireInputs(of: id) }
     }
 
     /// Ends the streams of producers that are gone for good (refused, and tried again, while one lives).
