@@ -3,6 +3,7 @@ internal import ChronetixNodes
 internal import ChronetixSystem
 internal import Histogram
 internal import ShmDataPort
+internal import Synchronization
 
 /// Why a worker stops before its node's natural end.
 struct WorkerAbort: Error, CustomStringConvertible {
@@ -33,8 +34,12 @@ final class OutputPort {
     @exclusivity(unchecked) private(set) var frames: UInt64 = 0
     @exclusivity(unchecked) private(set) var bytes: UInt64 = 0
     /// Set when a thread other than the worker's writes the port (a process node's output reader): the
-    /// periodic metrics snapshots, taken on the worker's thread, leave its figures alone until the end.
+    /// periodic metrics snapshots, taken on the worker's thread, read ``sharedFrames`` and ``sharedBytes``
+    /// (which that thread stores after each frame) instead of the plain counters.
     var isWrittenByAnotherThread = false
+    /// Copies of `frames` and `bytes` for another thread to read (``shareCounters()``).
+    let sharedFrames = Atomic<UInt64>(0)
+    let sharedBytes = Atomic<UInt64>(0)
 
     init(binding: WorkerAssignment.OutputBinding, whileWaiting: @escaping () throws -> Void) throws(RingError) {
         self.binding = binding
@@ -90,6 +95,14 @@ final class OutputPort {
 
     /// Makes every committed frame visible to the consumers.
     func publish() { producer.publish() }
+
+    /// Makes the counters readable by the worker's thread while another thread writes the port: two relaxed
+    /// stores (a snapshot may lag a frame behind; it never reads a torn value).
+    @inline(__always)
+    func shareCounters() {
+        sharedFrames.store(frames, ordering: .relaxed)
+        sharedBytes.store(bytes, ordering: .relaxed)
+    }
 
     /// Ends the stream: the consumers receive every frame, then end of stream.
     func close() { producer.close() }

@@ -188,8 +188,9 @@ final class ProcessRunner {
         guard expected else {
             throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) ended with \(end)")
         }
-        // The output reader has returned (`outputDone`), so the ports are this thread's again.
-        for port in ports { port.close() }
+        // The output reader has returned (`outputDone`), so the ports are this thread's again. A program
+        // without inputs under `restart: always` leaves its streams open for its next start.
+        for port in ports { session.endOutput(port) }
     }
 
     /// Hands every input frame to the process until each input has ended.
@@ -506,6 +507,7 @@ final class ProcessOutputReader: @unchecked Sendable {
             }
             return length
         }
+        port.shareCounters()
         frames &+= 1
     }
 

@@ -3,6 +3,7 @@ internal import ChronetixSystem
 internal import Histogram
 internal import IpcEventBus
 internal import ShmDataPort
+internal import Synchronization
 
 /// A worker's metrics between snapshots: the processing-time histogram (per batch) and when the next snapshot
 /// is due. The per-frame counters stay in the ports, plain fields; a snapshot reads them on the worker's
@@ -19,8 +20,6 @@ struct WorkerMetrics {
     var processing = Histogram<UInt64>(highestTrackableValue: 100_000_000_000, numberOfSignificantValueDigits: .two)
     private(set) var inputs: [InputPort] = []
     private(set) var outputs: [OutputPort] = []
-    /// The figures of outputs another thread writes, as of the last snapshot that could read them (the final).
-    var heldOutputs: [Int: MetricsSnapshot.OutputMetrics] = [:]
 
     mutating func attach(inputs: [InputPort], outputs: [OutputPort]) {
         self.inputs = inputs
@@ -60,11 +59,18 @@ extension WorkerSession {
             )
         }
         var outputs: [MetricsSnapshot.OutputMetrics] = []
-        for (index, output) in metrics.outputs.enumerated() {
+        for output in metrics.outputs {
             if output.isWrittenByAnotherThread && !isFinal {
+                // Frames and bytes as the writing thread last shared them; its ring's wait statistics are that
+                // thread's own, so the credit stalls come with the final snapshot.
                 outputs.append(
-                    metrics.heldOutputs[index]
-                        ?? MetricsSnapshot.OutputMetrics(port: output.binding.port, edge: output.binding.edge, frames: 0, bytes: 0, creditStalls: 0)
+                    MetricsSnapshot.OutputMetrics(
+                        port: output.binding.port,
+                        edge: output.binding.edge,
+                        frames: output.sharedFrames.load(ordering: .relaxed),
+                        bytes: output.sharedBytes.load(ordering: .relaxed),
+                        creditStalls: 0
+                    )
                 )
                 continue
             }

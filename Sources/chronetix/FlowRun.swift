@@ -224,7 +224,7 @@ final class FlowRun {
                 try server.run()
             } catch {
                 logger.error("the bus failed: \(error)")
-                board.fail("", "the bus failed: \(error)")
+                board.busFailed("the bus failed: \(error)")
             }
             finished.signal()
         }
@@ -324,6 +324,10 @@ final class FlowRun {
                 }
             }
             endStreamsOfGoneProducers()
+            if let failure = board.busFailureReason, status == .completed {
+                problems.append(failure)
+                status = .failed
+            }
             if board.interruptions.load(ordering: .relaxed) > 0 && status == .completed { status = .interrupted }
             let current = board.nodes
             switch phase {

@@ -32,6 +32,8 @@ final class RunBoard: Sendable {
     private let epoll: Mutex<Epoll>
     /// SIGINT and SIGTERM received so far.
     let interruptions = Atomic<Int>(0)
+    /// Why the run's bus stopped serving, if it failed (the run cannot go on without it).
+    private let busFailure = Mutex<String?>(nil)
 
     init(nodes: [String], run: String = "", flow: String = "", startNanoseconds: UInt64 = Clock.monotonicNanoseconds()) throws {
         state = Mutex(Dictionary(uniqueKeysWithValues: nodes.map { ($0, Node()) }))
@@ -133,6 +135,15 @@ final class RunBoard: Sendable {
         notify()
         return true
     }
+
+    /// Records that the bus failed: the run stops.
+    func busFailed(_ text: String) {
+        busFailure.withLock { $0 = $0 ?? text }
+        notify()
+    }
+
+    /// Why the bus failed, if it did.
+    var busFailureReason: String? { busFailure.withLock { $0 } }
 
     /// Records a failure the coordinator saw itself (a worker that exited early, say).
     func fail(_ node: String, _ text: String, pid: Int32? = nil) {

@@ -27,6 +27,41 @@ struct MetricsEndpointTests {
         return try #require(UInt16(port))
     }
 
+    /// A `process` node's output is written by another thread of its worker: its frame count still shows
+    /// while the flow runs, not only at the end.
+    @Test func aProgramsOutputCountsShowWhileItRuns() throws {
+        let flow = "metrics-program"
+        let file = try TemporaryFile(contents: """
+            flow: \(flow)
+            version: 1
+            nodes:
+              - { id: source, kind: counter, config: { size: 64, rate_hz: 500, frames: 1500 } }
+              - id: cat
+                kind: process
+                config: { command: [cat] }
+                inputs:
+                  in: { from: source/out, content_type: bytes }
+                outputs:
+                  - { name: out, content_type: bytes }
+              - { id: sink, kind: stats, inputs: { in: cat/out } }
+
+            """)
+        let coordinator = try RunningCoordinator(arguments: [file.path, "--metrics-port", "0"], flow: flow)
+        let port = try Self.port(fromURLLine: coordinator.waitForLine(containing: "metrics at http://127.0.0.1:", timeout: 30, inStandardError: true))
+        var seen: Double = 0
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let body = try HTTPProbe.get("/metrics", port: port).body
+            seen = Self.samples(body).first { $0.key.hasPrefix("chronetix_output_frames_total{") && $0.key.contains(#"node="cat""#) }?.value ?? 0
+            if seen > 0 && seen < 1500 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(seen > 0 && seen < 1500, "the program's output count during the run: \(seen)")
+        let run = try coordinator.finish()
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.node("cat")["frames_out"] as? Int == 1500)
+    }
+
     @Test func scrapesDuringTheRunAndMatchTheSummaryAtTheEnd() throws {
         let file = try TemporaryFile(contents: """
             flow: metrics-scrape

@@ -193,4 +193,32 @@ struct RestartTests {
         let unread = try #require(edge["unread"] as? Int)
         #expect(read + unread == produced)
     }
+
+    /// A `process` node without inputs under `always`: its program writes 100 frames and exits; it is started
+    /// again and its stream goes on, each frame read once by the sink.
+    @Test func aProgramSourceUnderAlwaysLoops() throws {
+        let flow = "restart-always-program"
+        let program = "import struct,sys\\nfor i in range(100): sys.stdout.buffer.write(struct.pack('<4sIHHIQqq', b'CXF1', 8, 0, 0, 0, i, 0, 0) + struct.pack('<Q', i))"
+        let file = try TemporaryFile(contents: """
+            flow: \(flow)
+            version: 1
+            nodes:
+              - id: gen
+                kind: process
+                config: { command: [python3, -c, "\(program)"] }
+                outputs:
+                  - { name: out, content_type: bytes }
+                restart: { policy: always, backoff: { base: 10ms, max: 10ms } }
+              - { id: sink, kind: stats, inputs: { in: gen/out } }
+
+            """)
+        let coordinator = try RunningCoordinator(arguments: [file.path, "--events"], flow: flow)
+        try coordinator.waitForLine(containing: "restart 2 after 10 ms", timeout: 30)
+        kill(coordinator.pid, SIGINT)
+        let run = try coordinator.finish()
+        #expect(run.status == 130, "\(run.standardError)")
+        #expect((run.node("gen")["restarts"] as? Int ?? 0) >= 2)
+        #expect((run.node("gen")["frames_out"] as? Int ?? 0) >= 200)
+        try expectEveryFrameDelivered(run, edge: "gen/out->sink/in", producer: "gen")
+    }
 }
