@@ -570,7 +570,7 @@ final class ProcessErrorReader: @unchecked Sendable {
     }
 
     func run() {
-        var line: [UInt8] = []
+        var lines = LineAssembler(limit: Self.lineLimit)
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let abandoned = shared.abandon.load(ordering: .relaxed)
@@ -584,15 +584,8 @@ final class ProcessErrorReader: @unchecked Sendable {
                 if case .wouldBlock = result { continue }
                 break
             }
-            for byte in chunk[..<count] {
-                if byte == UInt8(ascii: "\n") || line.count == Self.lineLimit {
-                    log("process: \(String(decoding: line, as: UTF8.self))")
-                    line.removeAll(keepingCapacity: true)
-                    if byte == UInt8(ascii: "\n") { continue }
-                }
-                line.append(byte)
-            }
+            lines.append(chunk[..<count]) { log("process: \($0)") }
         }
-        if !line.isEmpty { log("process: \(String(decoding: line, as: UTF8.self))") }
+        lines.finish { log("process: \($0)") }
     }
 }

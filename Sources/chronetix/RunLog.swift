@@ -1,3 +1,4 @@
+import ChronetixCore
 import Foundation
 import Logging
 import Synchronization
@@ -67,30 +68,20 @@ final class WorkerLogCapture: Sendable {
         let finished = finished
         let thread = Thread { [logger] in
             let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-            var pending = Data()
+            // A worker's lines are at most a program's 4 KiB line and two prefixes; longer ones come in pieces.
+            var lines = LineAssembler(limit: 8192)
             while case let data = handle.availableData, !data.isEmpty {
-                pending.append(data)
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    Self.log(pending[pending.startIndex..<newline], prefix: prefix, logger)
-                    pending.removeSubrange(pending.startIndex...newline)
-                }
-                // A line longer than 64 KiB is logged in pieces rather than held without bound.
-                if pending.count > 65_536 {
-                    Self.log(pending[...], prefix: prefix, logger)
-                    pending.removeAll()
-                }
+                lines.append(data) { Self.log($0, prefix: prefix, logger) }
             }
-            if !pending.isEmpty { Self.log(pending[...], prefix: prefix, logger) }
+            lines.finish { Self.log($0, prefix: prefix, logger) }
             finished.signal()
         }
         thread.name = "chronetix log \(node)"
         thread.start()
     }
 
-    private static func log(_ bytes: Data.SubSequence, prefix: String, _ logger: Logger) {
-        var text = String(decoding: bytes, as: UTF8.self)
-        if text.hasPrefix(prefix) { text.removeFirst(prefix.count) }
-        logger.info("\(text)")
+    private static func log(_ line: String, prefix: String, _ logger: Logger) {
+        logger.info("\(line.hasPrefix(prefix) ? line.dropFirst(prefix.count) : line[...])")
     }
 
     /// Waits until the worker's standard error ended, at most `milliseconds`: a process that escaped its
