@@ -77,10 +77,15 @@ final class FlowRun {
     /// Nodes whose circuit breaker opened under `give_up: leave-down`.
     private(set) var leftDown: Set<String> = []
     private var trackers: [String: RestartTracker] = [:]
-    /// Nodes waiting for their backoff: when they start again.
-    private var restartAt: [String: UInt64] = [:]
-    private var causes: [String: String] = [:]
-    private var delays: [String: UInt64] = [:]
+    /// A node down, waiting for its backoff.
+    private struct PendingRestart {
+        /// When it starts again (`CLOCK_MONOTONIC`).
+        var at: UInt64
+        var delay: UInt64
+        /// What ended its previous worker.
+        var cause: String
+    }
+    private var pendingRestarts: [String: PendingRestart] = [:]
     /// The generation of each node that was told to start (or stop).
     private var commanded: [String: Int] = [:]
     /// Edges whose producer is gone for good, to be ended by the coordinator.
@@ -399,7 +404,7 @@ final class FlowRun {
     /// How long the main loop may sleep: until the next restart is due, at most 10 ms (workers' ends wake it
     /// at once through their exit descriptors, messages through the board).
     private func waitMilliseconds(now: UInt64) -> Int32 {
-        guard let next = restartAt.values.min() else { return 10 }
+        guard let next = pendingRestarts.values.map(\.at).min() else { return 10 }
         return next <= now ? 0 : Int32(min(10, (next - now + 999_999) / 1_000_000))
     }
 
@@ -411,14 +416,14 @@ final class FlowRun {
     ) {
         let id = manifest.id
         guard let worker = workers[id] else { return }
-        if let due = restartAt[id] {
+        if let pending = pendingRestarts[id] {
             // Down, waiting for its backoff; a stop cancels the restart.
             if phase == .stopping {
-                restartAt[id] = nil
+                pendingRestarts[id] = nil
                 settle(id, failedFinally: true)
-            } else if now >= due {
-                restartAt[id] = nil
-                restartNode(id, after: worker)
+            } else if now >= pending.at {
+                pendingRestarts[id] = nil
+                restartNode(id, after: worker, pending)
             }
             return
         }
@@ -444,9 +449,7 @@ final class FlowRun {
         trackers[id] = tracker
         switch decision {
         case .restart(let delay):
-            restartAt[id] = now &+ delay
-            causes[id] = cause
-            delays[id] = delay
+            pendingRestarts[id] = PendingRestart(at: now &+ delay, delay: delay, cause: cause)
             if !completed {
                 logger.warning(
                     "failed (\(cause)); restart \(tracker.restarts) in \(Self.durationText(delay))",
@@ -504,15 +507,14 @@ final class FlowRun {
     }
 
     /// Starts `id` again after its previous worker ended.
-    private func restartNode(_ id: String, after previous: WorkerProcess) {
+    private func restartNode(_ id: String, after previous: WorkerProcess, _ pending: PendingRestart) {
         board.restart(id)
         let count = trackers[id]?.restarts ?? 0
-        let cause = causes[id] ?? "-"
         do {
             let worker = try spawn(id)
             board.log(
                 .nodeRestarted, node: id, pid: worker.child.pid,
-                detail: "restart \(count) after \(Self.durationText(delays[id] ?? 0)) (previous worker, pid \(previous.child.pid): \(cause))"
+                detail: "restart \(count) after \(Self.durationText(pending.delay)) (previous worker, pid \(previous.child.pid): \(pending.cause))"
             )
         } catch {
             // Cannot even start it: as final as a failure can be.
