@@ -96,12 +96,12 @@ extension FileDescriptor {
         case AF_INET:
             // Safe: the family says the storage holds a `sockaddr_in`, which it is large enough for.
             return unsafe withUnsafePointer(to: &storage) { pointer in
-                unsafe pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+                unsafe pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { unsafe UInt16(bigEndian: $0.pointee.sin_port) }
             }
         case AF_INET6:
             // Safe: as above, for `sockaddr_in6`.
             return unsafe withUnsafePointer(to: &storage) { pointer in
-                unsafe pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+                unsafe pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { unsafe UInt16(bigEndian: $0.pointee.sin6_port) }
             }
         default:
             throw Errno(rawValue: EAFNOSUPPORT)
