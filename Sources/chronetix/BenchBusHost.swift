@@ -171,34 +171,24 @@ final class BenchBusHost: Sendable {
     /// The start of every bench's directory name, followed by the bench's pid, `-` and a random number.
     static let directoryPrefix = "chronetix-bench-bus-"
 
-    /// Removes what benches that were killed outright (SIGKILL, which no handler sees) left behind: a directory of
-    /// theirs under the temporary directory when the bench whose pid it names no longer runs, the directory is
-    /// this user's and it holds nothing but the socket.
+    /// Removes what benches that were killed outright (SIGKILL, which no handler sees) left behind: a directory
+    /// of theirs under the temporary directory whose socket nothing listens on (the kernel's socket table says
+    /// so; a pid in the name could have been reused), when it is this user's and holds nothing but the socket.
+    /// The same judgement as for runs' directories (`StaleRuns.judgeBusDirectory`).
     static func removeStaleDirectories() {
         let temporary = FileSystem.temporaryDirectory
-        // An unreadable temporary directory has nothing this bench can clean; the bench's own checks follow.
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporary) else { return }
-        for name in names where name.hasPrefix(directoryPrefix) {
-            let fields = name.dropFirst(directoryPrefix.count).split(separator: "-")
-            guard fields.count == 2, let pid = Int32(fields[0]), pid > 0, UInt64(fields[1], radix: 16) != nil else {
-                continue
-            }
-            do {
-                try Processes.send(signal: 0, to: pid)
-                continue  // that bench still runs
-            } catch {
-                // EPERM: a process of another user has the pid now; only ESRCH proves the bench is gone.
-                guard error == .noSuchProcess else { continue }
-            }
+        // An unreadable temporary directory or socket table: nothing this bench can clean; its own checks follow.
+        guard let names = try? Directory.entries(of: temporary).filter({ $0.hasPrefix(directoryPrefix) }), !names.isEmpty,
+            let listening = try? UnixSocketTable.listeningPaths()
+        else { return }
+        let now = Int(Clock.realtimeNanoseconds() / 1_000_000_000)
+        for name in names {
             let directory = "\(temporary)/\(name)"
-            guard let status = try? FileSystem.status(of: directory),  // gone meanwhile: nothing to do
-                status.isDirectory, status.ownerUserID == FileSystem.currentUserID(),
-                let entries = try? FileManager.default.contentsOfDirectory(atPath: directory),
-                entries.allSatisfy({ $0 == "bus.sock" })
+            guard let status = try? FileSystem.status(of: directory), status.isDirectory,  // gone meanwhile: nothing to do
+                case .stale = StaleRuns.judgeBusDirectory(path: directory, status: status, listening: listening, now: now)
             else { continue }
             // Best effort: another bench may be sweeping the same directory; whatever stays is swept next time.
-            try? FileSystem.removeFile("\(directory)/bus.sock")
-            try? FileSystem.removeDirectory(directory)
+            try? StaleRuns.removeBusDirectory(directory)
         }
     }
 

@@ -43,6 +43,13 @@ enum StaleRuns {
 
     static func judge(name: String, path: String, status: FileStatus, listening: Set<String>, now: Int) -> Verdict {
         guard isRunDirectoryName(name) else { return .unrecognized(reason: "not named like a run directory") }
+        return judgeBusDirectory(path: path, status: status, listening: listening, now: now)
+    }
+
+    /// Judges a directory that holds a bus socket (a run's, or a bus bench's) by that socket: stale when
+    /// nothing listens on it, or when it stayed empty past the grace period. Never stale when it is another
+    /// user's or holds anything else.
+    static func judgeBusDirectory(path: String, status: FileStatus, listening: Set<String>, now: Int) -> Verdict {
         guard status.ownerUserID == FileSystem.currentUserID() else { return .unrecognized(reason: "owned by user \(status.ownerUserID)") }
         guard let entries = try? Directory.entries(of: path) else { return .unrecognized(reason: "cannot be listed") }
         guard entries.allSatisfy({ $0 == "bus.sock" }) else {
@@ -87,15 +94,20 @@ enum StaleRuns {
         for finding in findings {
             guard case .stale = finding.verdict else { continue }
             do {
-                let socket = "\(finding.path)/bus.sock"
-                if (try? FileSystem.status(of: socket)) != nil { try FileSystem.removeFile(socket) }
-                try FileSystem.removeDirectory(finding.path)
+                try removeBusDirectory(finding.path)
                 removed.append(finding)
             } catch {
                 failed.append((finding, error))
             }
         }
         return (removed, failed)
+    }
+
+    /// Removes a stale bus directory: its socket file, then the directory (which must then be empty).
+    static func removeBusDirectory(_ path: String) throws(SystemCallError) {
+        let socket = "\(path)/bus.sock"
+        if (try? FileSystem.status(of: socket)) != nil { try FileSystem.removeFile(socket) }
+        try FileSystem.removeDirectory(path)
     }
 }
 

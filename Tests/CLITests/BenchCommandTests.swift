@@ -59,6 +59,21 @@ import Testing
     }
 
     @Test func busRunWritesEveryTestAndLeavesNothingBehind() throws {
+        // What a killed bench leaves: a directory with a socket file nothing listens on. Its name carries a
+        // live pid (this test's), so only the socket's listener, not the pid, can tell it is stale. A
+        // directory that holds anything else is never touched.
+        let temporary = FileManager.default.temporaryDirectory.path
+        let stale = "\(temporary)/chronetix-bench-bus-\(getpid())-5ca1ab1e"
+        let kept = "\(temporary)/chronetix-bench-bus-\(getpid())-0dd5"
+        for directory in [stale, kept] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+            FileManager.default.createFile(atPath: "\(directory)/bus.sock", contents: nil)
+        }
+        FileManager.default.createFile(atPath: "\(kept)/notes.txt", contents: Data("mine".utf8))
+        defer {
+            try? FileManager.default.removeItem(atPath: stale)
+            try? FileManager.default.removeItem(atPath: kept)
+        }
         let before = Set(try Self.busDirectories())
         let output = Self.temporaryPath("bus")
         defer { try? FileManager.default.removeItem(atPath: output) }  // absent when the command failed
@@ -93,6 +108,8 @@ import Testing
         }
 
         #expect(Set(try Self.busDirectories()).subtracting(before).isEmpty, "a bus directory is left behind")
+        #expect(!FileManager.default.fileExists(atPath: stale), "the stale directory was removed")
+        #expect(FileManager.default.fileExists(atPath: "\(kept)/notes.txt"), "a directory with more in it stays")
     }
 
     @Test func busRejectsPayloadsTooSmallForTheSequenceNumber() throws {
