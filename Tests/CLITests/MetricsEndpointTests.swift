@@ -35,7 +35,7 @@ struct MetricsEndpointTests {
             flow: \(flow)
             version: 1
             nodes:
-              - { id: source, kind: counter, config: { size: 64, rate_hz: 500, frames: 1500 } }
+              - { id: source, kind: counter, config: { size: 64, rate_hz: 500 } }
               - id: cat
                 kind: process
                 config: { command: [cat] }
@@ -53,13 +53,15 @@ struct MetricsEndpointTests {
         while Date() < deadline {
             let body = try HTTPProbe.get("/metrics", port: port).body
             seen = Self.samples(body).first { $0.key.hasPrefix("chronetix_output_frames_total{") && $0.key.contains(#"node="cat""#) }?.value ?? 0
-            if seen > 0 && seen < 1500 { break }
+            if seen > 0 { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        #expect(seen > 0 && seen < 1500, "the program's output count during the run: \(seen)")
+        #expect(seen > 0, "the program's output count during the run: \(seen)")
+        kill(coordinator.pid, SIGINT)  // the source runs until stopped; the flow drains
         let run = try coordinator.finish()
-        #expect(run.status == 0, "\(run.standardError)")
-        #expect(run.node("cat")["frames_out"] as? Int == 1500)
+        #expect(run.status == 130, "\(run.standardError)")
+        let made = try #require(run.node("source")["frames_out"] as? Int)
+        #expect(run.node("cat")["frames_out"] as? Int == made)
     }
 
     @Test func scrapesDuringTheRunAndMatchTheSummaryAtTheEnd() throws {
@@ -67,7 +69,7 @@ struct MetricsEndpointTests {
             flow: metrics-scrape
             version: 1
             nodes:
-              - { id: source, kind: sine, config: { channels: 1, samples: 16, rate_hz: 200, frames: 300 }, outputs: [samples] }
+              - { id: source, kind: sine, config: { channels: 1, samples: 16, rate_hz: 200 }, outputs: [samples] }
               - { id: gain, kind: scale, config: { factor: 2.0 }, inputs: { in: source/samples }, outputs: [out] }
               - { id: sink, kind: stats, inputs: { in: gain/out } }
 
@@ -89,18 +91,20 @@ struct MetricsEndpointTests {
             #expect(response.head.contains("Content-Type: text/plain; version=0.0.4"))
             let value = try #require(frames(Self.samples(response.body), "chronetix_edge_frames_total", sinkEdge))
             seen.append(value)
-            if value > 0 && value < 300 { break }
+            if seen.filter({ $0 > 0 }).count >= 2 { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        #expect(seen.last.map { $0 > 0 && $0 < 300 } == true, "never saw the run under way: \(seen)")
+        #expect(seen.filter { $0 > 0 }.count >= 2, "never saw the run under way: \(seen)")
         #expect(seen == seen.sorted())
-        // After the end: the summary is written, the endpoint still serves the final figures.
+        // The source runs until stopped: the flow drains, then the summary is written, and the endpoint
+        // still serves the final figures.
+        kill(coordinator.pid, SIGINT)
         try coordinator.waitForLine(containing: "serving the final metrics", timeout: 60, inStandardError: true)
         let final = try HTTPProbe.get("/metrics", port: port)
         let samples = Self.samples(final.body)
-        kill(coordinator.pid, SIGTERM)  // ends the linger; the run itself completed
+        kill(coordinator.pid, SIGTERM)  // ends the linger
         let run = try coordinator.finish()
-        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.status == 130, "\(run.standardError)")
         // The progress lines are for terminals only: standard output is a pipe here.
         #expect(!run.output.contains("\u{1B}["))
         #expect(!run.output.contains(" f/s"))
@@ -112,15 +116,16 @@ struct MetricsEndpointTests {
             func value(_ name: String, _ extra: String = "") -> Double? {
                 samples.first { $0.key.hasPrefix(name + "{") && $0.key.contains(tag + extra) }?.value
             }
-            #expect(try value("chronetix_edge_frames_total") == Self.number(edge["frames"]), "\(key)")
-            #expect(value("chronetix_edge_frames_total") == 300)
+            let frames = try Self.number(edge["frames"])
+            #expect(frames > 0)
+            #expect(value("chronetix_edge_frames_total") == frames, "\(key)")
             #expect(try value("chronetix_edge_bytes_total") == Self.number(edge["bytes"]))
             #expect(try value("chronetix_edge_drops_total") == Self.number(edge["drops"]))
             #expect(try value("chronetix_edge_duplicates_total") == Self.number(edge["duplicates"]))
             #expect(try value("chronetix_edge_deadline_misses_total") == Self.number(edge["deadline_misses"]))
             #expect(try value("chronetix_edge_late_drops_total") == Self.number(edge["late_drops"]))
-            #expect(value("chronetix_edge_latency_seconds_count") == 300)
-            #expect(value("chronetix_edge_latency_seconds_bucket", ",le=\"+Inf\"") == 300)
+            #expect(value("chronetix_edge_latency_seconds_count") == frames)
+            #expect(value("chronetix_edge_latency_seconds_bucket", ",le=\"+Inf\"") == frames)
             let latency = try #require(edge["latency_ns"] as? [String: Any])
             let p99 = try Self.number(latency["p99"])
             let scraped = try #require(value("chronetix_edge_latency_quantile_seconds", ",quantile=\"0.99\""))
