@@ -268,7 +268,7 @@ final class FlowRun {
         }
         let reading = errors.reading.takeRawValue()
         errors.writing.close()  // the worker (and its program) hold the only writing ends: their end is the pipe's
-        let worker = WorkerProcess(node: node, generation: board.nodes[node]?.generation ?? 0, child: child)
+        let worker = WorkerProcess(node: node, child: child)
         worker.logCapture = WorkerLogCapture(descriptor: reading, node: node, pid: child.pid, logger: logger)
         // Without an exit descriptor (a kernel before 5.3) the end is still found by polling, every 10 ms.
         if let descriptor = try? child.exitDescriptor() {
@@ -755,11 +755,10 @@ final class FlowRun {
 
 }
 
-/// One start of a node's worker process. A death is attributed to the start it ends (pid, generation),
-/// never to the replacement started after it.
+/// One start of a node's worker process. A death is attributed to the start it ends (its pid), never to the
+/// replacement started after it (a new `WorkerProcess`; the board's generation tells their messages apart).
 final class WorkerProcess {
     let node: String
-    let generation: Int
     let child: ChildProcess
     /// `CLOCK_MONOTONIC` at the spawn.
     let startedAt = Clock.monotonicNanoseconds()
@@ -774,9 +773,8 @@ final class WorkerProcess {
     /// Its standard error, read into the run's log.
     var logCapture: WorkerLogCapture?
 
-    init(node: String, generation: Int, child: ChildProcess) {
+    init(node: String, child: ChildProcess) {
         self.node = node
-        self.generation = generation
         self.child = child
     }
 

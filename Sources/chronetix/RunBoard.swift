@@ -152,7 +152,7 @@ final class RunBoard: Sendable {
             nodes[node]?.failure = text
             return true
         }
-        if first && !node.isEmpty { log(.nodeFailed, node: node, pid: pid, detail: text) }
+        if first { log(.nodeFailed, node: node, pid: pid, detail: text) }
         notify()
     }
 
