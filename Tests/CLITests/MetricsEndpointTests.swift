@@ -16,6 +16,11 @@ struct MetricsEndpointTests {
         return result
     }
 
+    /// The value of the first sample of metric `name` whose labels contain `labels` (`node="sink"`, say).
+    static func value(_ samples: [String: Double], _ name: String, labelled labels: String) -> Double? {
+        samples.first { $0.key.hasPrefix(name + "{") && $0.key.contains(labels) }?.value
+    }
+
     /// A number of the JSON summary; fails the test when it is missing.
     static func number(_ value: Any?, sourceLocation: SourceLocation = #_sourceLocation) throws -> Double {
         try #require((value as? NSNumber)?.doubleValue, "not a number: \(String(describing: value))", sourceLocation: sourceLocation)
@@ -52,7 +57,7 @@ struct MetricsEndpointTests {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let body = try HTTPProbe.get("/metrics", port: port).body
-            seen = Self.samples(body).first { $0.key.hasPrefix("chronetix_output_frames_total{") && $0.key.contains(#"node="cat""#) }?.value ?? 0
+            seen = Self.value(Self.samples(body), "chronetix_output_frames_total", labelled: #"node="cat""#) ?? 0
             if seen > 0 { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
@@ -79,9 +84,6 @@ struct MetricsEndpointTests {
         )
         let port = try Self.port(fromURLLine: coordinator.waitForLine(containing: "metrics at http://127.0.0.1:", timeout: 30, inStandardError: true))
         let sinkEdge = #"edge="gain/out->sink/in""#
-        func frames(_ samples: [String: Double], _ name: String, _ edge: String) -> Double? {
-            samples.first { $0.key.hasPrefix(name + "{") && $0.key.contains(edge) }?.value
-        }
         // During the run: frames arrive, and the counters only grow.
         var seen: [Double] = []
         let deadline = Date().addingTimeInterval(30)
@@ -89,7 +91,7 @@ struct MetricsEndpointTests {
             let response = try HTTPProbe.get("/metrics", port: port)
             #expect(response.status == 200)
             #expect(response.head.contains("Content-Type: text/plain; version=0.0.4"))
-            let value = try #require(frames(Self.samples(response.body), "chronetix_edge_frames_total", sinkEdge))
+            let value = try #require(Self.value(Self.samples(response.body), "chronetix_edge_frames_total", labelled: sinkEdge))
             seen.append(value)
             if seen.filter({ $0 > 0 }).count >= 2 { break }
             Thread.sleep(forTimeInterval: 0.1)
@@ -113,9 +115,7 @@ struct MetricsEndpointTests {
         for (key, node, port) in [("source/samples->gain/in", "gain", "in"), ("gain/out->sink/in", "sink", "in")] {
             let edge = run.edge(key)
             let tag = "node=\"\(node)\",port=\"\(port)\",edge=\"\(key)\""
-            func value(_ name: String, _ extra: String = "") -> Double? {
-                samples.first { $0.key.hasPrefix(name + "{") && $0.key.contains(tag + extra) }?.value
-            }
+            func value(_ name: String, _ extra: String = "") -> Double? { Self.value(samples, name, labelled: tag + extra) }
             let frames = try Self.number(edge["frames"])
             #expect(frames > 0)
             #expect(value("chronetix_edge_frames_total") == frames, "\(key)")
@@ -133,9 +133,7 @@ struct MetricsEndpointTests {
         }
         for node in ["source", "gain", "sink"] {
             let summary = run.node(node)
-            func value(_ name: String) -> Double? {
-                samples.first { $0.key.hasPrefix(name + "{") && $0.key.contains("node=\"\(node)\"") }?.value
-            }
+            func value(_ name: String) -> Double? { Self.value(samples, name, labelled: "node=\"\(node)\"") }
             #expect(try value("chronetix_node_frames_in_total") == Self.number(summary["frames_in"]), "\(node)")
             #expect(try value("chronetix_node_frames_out_total") == Self.number(summary["frames_out"]), "\(node)")
             #expect(try value("chronetix_node_errors_total") == Self.number(summary["errors"]), "\(node)")

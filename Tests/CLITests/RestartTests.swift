@@ -202,7 +202,7 @@ struct RestartTests {
             previous = taken
             Thread.sleep(forTimeInterval: 0.5)  // two metrics snapshots of the worker's
             let samples = MetricsEndpointTests.samples(try HTTPProbe.get("/metrics", port: port).body)
-            taken = samples.first { $0.key.hasPrefix("chronetix_edge_frames_total{") && $0.key.contains(#"node="sleeper""#) }?.value ?? 0
+            taken = MetricsEndpointTests.value(samples, "chronetix_edge_frames_total", labelled: #"node="sleeper""#) ?? 0
         }
         #expect(taken > 100 && taken == previous, "the sleeper's worker never got stuck: \(taken) frames")
         kill(victim, SIGKILL)
