@@ -317,12 +317,13 @@ final class NodeRunner {
 }
 
 extension WorkerSession {
-    /// Applies the node's error policy to an error from its code: `propagate` rethrows (the node fails),
-    /// `skip-frame` and `use-default` count it and go on (the caller emits the default frame).
+    /// Applies the node's error policy to an error from its code: every policy counts it (the summary's
+    /// `errors`); `propagate` then rethrows (the node fails), `skip-frame` and `use-default` go on (the caller
+    /// emits the default frame).
     func handle(_ error: any Error, frame: UInt64?) throws {
         if error is WorkerAbort || error is SourceStopped { throw error }
-        guard node.onError != .propagate else { throw error }
         errors &+= 1
+        guard node.onError != .propagate else { throw error }
         if errors <= 10 {
             log("\(frame.map { "frame \($0): " } ?? "")\(error) (\(node.onError.rawValue); error \(errors))")
             if errors == 10 { log("further errors are counted, not logged") }

@@ -41,8 +41,12 @@ public final class BusServer: @unchecked Sendable {
         /// policy applies. Replies and control messages may go past it up to twice the bound, after which
         /// the connection is closed as a slow consumer.
         public var outboundQueueLimit: Int = 4 << 20
-        /// The most connections at once.
+        /// The most attached (welcomed) connections at once; a hello past it is refused.
         public var maxConnections: Int = 1024
+        /// The most connections at once that have not sent their hello yet. They do not count against
+        /// ``maxConnections``; a new one past this bound closes the oldest of them, so silent connections can
+        /// neither exhaust the host's descriptors nor keep a worker from attaching.
+        public var maxConnectionsAwaitingHello: Int = 64
         /// The most subscriptions per connection.
         public var maxSubscriptionsPerConnection: Int = 1024
         /// The most requests one connection may have waiting for replies.

@@ -299,9 +299,19 @@ final class BusServerLoop {
             refuseAtOnce(connection, BusRefusal(.userNotAllowed, "user id \(credentials.userID) may not attach to this bus"))
             return
         }
-        if connections.count >= configuration.maxConnections {
-            refuseAtOnce(connection, BusRefusal(.tooManyConnections, "the bus has \(connections.count) connections"))
+        // Connections that have not said hello are held apart from the attached ones: however many a peer
+        // opens and leaves silent, they never take the place of a worker that attaches (or re-attaches after
+        // a restart). Past their own bound the oldest of them is closed.
+        let (attached, waiting) = connectionCounts()
+        if attached >= configuration.maxConnections {
+            refuseAtOnce(connection, BusRefusal(.tooManyConnections, "the bus has \(attached) attached connections, its limit"))
             return
+        }
+        if waiting.count >= max(1, configuration.maxConnectionsAwaitingHello), let oldest = waiting.min(by: { $0.acceptedAt < $1.acceptedAt }) {
+            refuse(
+                oldest,
+                BusRefusal(.tooManyConnections, "closed without a hello to make room: \(waiting.count) connections were waiting for theirs")
+            )
         }
         do {
             try epoll.add(connection.socket.rawValue, events: [.readable, .peerClosedWriting], data: id)
@@ -312,6 +322,20 @@ final class BusServerLoop {
         connections[id] = connection
         statistics.connections = connections.count
         scheduleTimerCheck(now + helloTimeout)
+    }
+
+    /// The connections attached (welcomed), and those still waiting for their hello; closing ones are neither.
+    private func connectionCounts() -> (attached: Int, waiting: [BusConnection]) {
+        var attached = 0
+        var waiting: [BusConnection] = []
+        for connection in connections.values {
+            switch connection.state {
+            case .attached: attached += 1
+            case .awaitingHello: waiting.append(connection)
+            case .closing: break
+            }
+        }
+        return (attached, waiting)
     }
 
     /// Refuses a connection that was never registered: the refusal is written once, without waiting.
@@ -441,6 +465,10 @@ final class BusServerLoop {
         }
         guard Self.constantTimeEquals(hello.token, configuration.token) else {
             refuse(connection, BusRefusal(.badToken, "the hello's token is not this run's"))
+            return
+        }
+        if connectionCounts().attached >= configuration.maxConnections {
+            refuse(connection, BusRefusal(.tooManyConnections, "the bus has \(configuration.maxConnections) attached connections, its limit"))
             return
         }
         switch hooks.admit(hello, connection.peer) {

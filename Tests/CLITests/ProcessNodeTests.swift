@@ -173,6 +173,7 @@ struct ProcessNodeTests {
         #expect(run.status == 1)
         #expect(run.summary["status"] as? String == "failed")
         #expect(run.node("program")["exit"] as? Int == 1)
+        #expect(run.node("program")["errors"] as? Int == 1)
         #expect(run.standardError.contains("frame 7 refused as asked"), "\(run.standardError)")
     }
 

@@ -132,6 +132,8 @@ struct RunCommandTests {
         #expect(run.status == 1)
         #expect(run.summary["status"] as? String == "failed")
         #expect(run.standardError.contains("node broken failed"), "\(run.standardError)")
+        // The error that failed it is counted, as under the other policies.
+        #expect(run.node("broken")["errors"] as? Int == 1)
         #expect(run.node("broken")["exit"] as? Int == 1)
         // The endless source was stopped, and what it sent drained to the other branch.
         let produced = try #require(run.node("source")["frames_out"] as? Int)

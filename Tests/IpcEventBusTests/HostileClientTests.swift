@@ -146,6 +146,33 @@ struct HostileClientTests {
         client.close()
     }
 
+    @Test func silentConnectionsNeverKeepAClientFromAttaching() throws {
+        // Room for 4 attached clients; at most 8 connections waiting for their hello.
+        let bus = try TestBus {
+            $0.maxConnections = 4
+            $0.maxConnectionsAwaitingHello = 8
+        }
+        defer { bus.stop() }
+        final class Silent {
+            let client: RawClient
+            init(_ bus: TestBus) throws { client = try RawClient(bus) }
+        }
+        var silent: [Silent] = []
+        for _ in 0..<20 { silent.append(try Silent(bus)) }
+        // Every client that says hello gets in, up to the limit of attached ones, past 20 silent connections.
+        var clients: [BusClient] = []
+        for index in 0..<4 { clients.append(try bus.client(name: "client-\(index)")) }
+        defer { for client in clients { client.close() } }
+        // The oldest silent ones were closed to make room: at most 8 are still open.
+        var closed = 0
+        for connection in silent where try connection.client.isClosedByBus(within: .milliseconds(200)) { closed += 1 }
+        #expect(closed >= 12, "only \(closed) of 20 silent connections were closed")
+        #expect(bus.logs.contains("bus client refused", "closed without a hello to make room"))
+        // A fifth attached client is past the limit: refused, with the reason.
+        #expect(throws: BusError.self) { _ = try bus.client(name: "client-4") }
+        #expect(bus.logs.contains("bus client refused", "attached connections, its limit"))
+    }
+
     @Test func stallersAndSilentClientsAreDisconnected() throws {
         let bus = try TestBus(configure: { $0.stallTimeout = .milliseconds(300); $0.helloTimeout = .milliseconds(300) })
         defer { bus.stop() }
