@@ -23,13 +23,6 @@ enum FlowExit {
     }
 }
 
-/// Writes to the standard error stream.
-enum StandardError {
-    static func print(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
-    }
-}
-
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Checks a flow file and reports every problem in it.",

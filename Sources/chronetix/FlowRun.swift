@@ -44,6 +44,8 @@ final class FlowRun {
     struct Stop {
         /// `failed` or `interrupted`.
         var reason: Status
+        /// What interrupted it (`SIGINT`, `SIGTERM`, `SIGHUP`, `standard output closed`); nil for a failure.
+        var cause: String?
         /// `CLOCK_MONOTONIC` when the sources were told to stop.
         var at: UInt64
         /// When every node had reported after it; nil when some were cut.
@@ -96,6 +98,8 @@ final class FlowRun {
     /// Set when the run was stopped before its natural end.
     private(set) var stop: Stop?
     private var eventsHandle: FileHandle?
+    /// Set once standard output could not be written.
+    private var outputClosed = false
 
     /// A ring segment held for the run; removed by ``remove()`` or at the latest in `deinit`.
     final class RingHolder {
@@ -363,9 +367,10 @@ final class FlowRun {
                 phase = .stopping
                 publish(.stop)
                 for (id, node) in current where node.isReady { commanded[id] = node.generation }
-                board.log(.flowStopping, detail: status.rawValue)
+                let cause = status == .interrupted ? board.interruptionCause : nil
+                board.log(.flowStopping, detail: status.rawValue + (cause.map { " (\($0))" } ?? ""))
                 let now = Clock.monotonicNanoseconds()
-                stop = Stop(reason: status, at: now)
+                stop = Stop(reason: status, cause: cause, at: now)
                 stopDeadline = now + Clock.nanoseconds(options.drainTimeout)
                 continue  // supervise once more under the stop: no restarts from now on
             }
@@ -627,9 +632,11 @@ final class FlowRun {
             if let server, let payload = try? RunCoding.encode(event) {
                 server.publish(Envelope(id: 0, topic: ExecutionEvent.topic(flow: flow.flow, kind: event.kind), contentType: RunCoding.contentType, payload: payload))
             }
-            if options.showEvents {
-                print(Self.eventLine(event))
-                fflush(nil)  // nil: every stream, standard output included
+            if options.showEvents && !outputClosed && !StandardOutput.write(Self.eventLine(event) + "\n") {
+                // Its reader is gone (`| head`) or its terminal closed: nobody sees the run any more; it stops
+                // as after Ctrl-C, and the summary still goes to --summary-json.
+                outputClosed = true
+                board.interrupt("standard output closed")
             }
             if let eventsHandle, let document = try? RunCoding.document(event) {
                 eventsHandle.write(Data((JSONText.write(document, style: .compact) + "\n").utf8))

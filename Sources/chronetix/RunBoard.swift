@@ -30,8 +30,10 @@ final class RunBoard: Sendable {
     private let startNanoseconds: UInt64
     private let notifier: EventNotifier
     private let epoll: Mutex<Epoll>
-    /// SIGINT and SIGTERM received so far.
+    /// Interruptions so far: SIGINT, SIGTERM, SIGHUP, a standard output that closed (``interrupt(_:)``).
     let interruptions = Atomic<Int>(0)
+    /// What interrupted the run first.
+    private let firstInterruption = Mutex<String?>(nil)
     /// Why the run's bus stopped serving, if it failed (the run cannot go on without it).
     private let busFailure = Mutex<String?>(nil)
 
@@ -135,6 +137,18 @@ final class RunBoard: Sendable {
         notify()
         return true
     }
+
+    /// Records an interruption (a stop asked for from outside) and wakes the main loop: the first stops the
+    /// run gracefully, the second cuts what still runs.
+    /// - Parameter cause: What it was, for the stop's record (`SIGINT`, `SIGHUP`, `standard output closed`).
+    func interrupt(_ cause: String) {
+        firstInterruption.withLock { $0 = $0 ?? cause }
+        interruptions.add(1, ordering: .relaxed)
+        notify()
+    }
+
+    /// What interrupted the run first, if anything did.
+    var interruptionCause: String? { firstInterruption.withLock { $0 } }
 
     /// Records that the bus failed: the run stops.
     func busFailed(_ text: String) {

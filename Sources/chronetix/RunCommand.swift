@@ -140,12 +140,11 @@ struct Run: ParsableCommand {
                 StandardError.print("chronetix run: \(error)")
                 throw ExitCode.failure
             }
-            for node in attachList {
-                print("attach \(node): \(run.attachCommand(for: node))")
+            for node in attachList where !StandardOutput.write("attach \(node): \(run.attachCommand(for: node))\n") {
+                run.board.interrupt("standard output closed")
             }
-            if !attachList.isEmpty { fflush(nil) }  // nil: every stream, stdout included
             // Live progress: only on a terminal, and not over the event lines of --events.
-            let progress = !quiet && !events && isatty(STDOUT_FILENO) == 1 ? Self.startProgress(run.metrics, verbose: verbose) : nil
+            let progress = !quiet && !events && StandardStream.output.isTerminal ? Self.startProgress(run.metrics, verbose: verbose) : nil
             (status, problems) = run.run()
             progress?.stop()
             run.finish()
@@ -157,7 +156,7 @@ struct Run: ParsableCommand {
             throw ExitCode.failure
         }
         for problem in problems { StandardError.print("chronetix run: \(problem)") }
-        if !quiet { print(summary.text(), terminator: "") }
+        if !quiet { StandardOutput.write(summary.text()) }  // a closed stdout loses it; --summary-json does not
         if let summaryJSON {
             do {
                 try summary.json().write(to: URL(fileURLWithPath: summaryJSON))
@@ -179,7 +178,7 @@ struct Run: ParsableCommand {
         let columns = ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) } ?? 100
         // Nothing to do when the thread cannot start: the run goes on without progress lines.
         return try? ProgressDisplay(metrics: metrics, showsNodes: verbose, columns: columns) { text in
-            FileHandle.standardOutput.write(Data(text.utf8))
+            StandardOutput.write(text)  // a terminal that closed takes no more lines; the run sees its SIGHUP
         }
     }
 
@@ -199,8 +198,11 @@ struct Run: ParsableCommand {
         return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("chronetix-worker").path
     }
 
-    /// Routes SIGINT and SIGTERM to the run's board (counted there) instead of ending the process; before
-    /// the board exists, an interruption exits with 130 at once.
+    /// Routes SIGINT, SIGTERM and SIGHUP (a closed terminal or ssh session) to the run's board (counted
+    /// there: a graceful stop, then a cut) instead of ending the process; before the board exists, an
+    /// interruption exits with 130 at once. SIGPIPE is ignored: a standard output whose reader is gone fails
+    /// its writes (`EPIPE`), which stops the run as an interruption does (``StandardOutput``), and the metrics
+    /// endpoint's writes to a scraper that went away fail the same way instead of killing the coordinator.
     // @unchecked Sendable: `board` is a Mutex; `sources` is written once, by `catchInterruptions`, before
     // any handler can run, and only keeps the sources alive.
     final class Interruptions: @unchecked Sendable {
@@ -211,14 +213,14 @@ struct Run: ParsableCommand {
 
     static func catchInterruptions() -> Interruptions {
         let interruptions = Interruptions()
-        for signal in [SIGINT, SIGTERM] {
+        Processes.ignoreBrokenPipeSignal()
+        for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
             _ = Foundation.signal(signal, SIG_IGN)  // returns the previous disposition, which nothing restores
             let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
             source.setEventHandler {
                 interruptions.board.withLock { board in
                     if let board {
-                        board.interruptions.add(1, ordering: .relaxed)
-                        board.notify()
+                        board.interrupt(name)
                     } else {
                         Foundation.exit(130)
                     }

@@ -46,7 +46,7 @@ struct RunLogHandler: LogHandler {
 
     /// Writes a whole line to standard error at once (lines of concurrent threads never interleave).
     @Sendable static func standardError(_ text: String) {
-        lock.withLock { _ in FileHandle.standardError.write(Data(text.utf8)) }
+        lock.withLock { _ in StandardError.write(text) }
     }
 
     private static let lock = Mutex(())

@@ -47,7 +47,7 @@ struct RunSummary {
     var nodes: [Node] = []
     var edges: [Edge] = []
     /// How a stop went, relative to the command's start; nil when the run was not stopped.
-    var stop: (reason: FlowRun.Status, after: UInt64, drain: UInt64?, timeout: UInt64, drained: [String], cut: [String])?
+    var stop: (reason: FlowRun.Status, cause: String?, after: UInt64, drain: UInt64?, timeout: UInt64, drained: [String], cut: [String])?
 
     init(run: FlowRun, status: FlowRun.Status) {
         flow = run.flow.flow
@@ -58,7 +58,7 @@ struct RunSummary {
         traceParent = run.traceParent
         if let stop = run.stop {
             self.stop = (
-                stop.reason, stop.at - start, stop.drainedAt.map { $0 - stop.at }, Clock.nanoseconds(run.options.drainTimeout),
+                stop.reason, stop.cause, stop.at - start, stop.drainedAt.map { $0 - stop.at }, Clock.nanoseconds(run.options.drainTimeout),
                 stop.drained, stop.cut
             )
         }
@@ -148,7 +148,7 @@ struct RunSummary {
                 + (firstFrame.map { ", first frame at a sink after \(Self.milliseconds($0))" } ?? "")
         )
         if let stop {
-            var line = "stopped (\(stop.reason.rawValue)) after \(Self.milliseconds(stop.after)): "
+            var line = "stopped (\(stop.reason.rawValue)\(stop.cause.map { ": \($0)" } ?? "")) after \(Self.milliseconds(stop.after)): "
             if let drain = stop.drain {
                 line += "every node drained in \(Self.milliseconds(drain))"
             } else {
@@ -287,6 +287,7 @@ struct RunSummary {
             .init("stop", stop.map { stop in
                 .map([
                     .init("reason", .string(stop.reason.rawValue)),
+                    .init("cause", stop.cause.map { .string($0) } ?? .null),
                     .init("after_ns", .integer(Int64(clamping: stop.after))),
                     .init("drain_ns", stop.drain.map { .integer(Int64(clamping: $0)) } ?? .null),
                     .init("drain_timeout_ns", .integer(Int64(clamping: stop.timeout))),

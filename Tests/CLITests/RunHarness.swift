@@ -39,7 +39,9 @@ final class RunningCoordinator: @unchecked Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
-    init(arguments: [String], flow: String) throws {
+    /// - Parameter closedOutput: Give the coordinator a standard output whose reader is gone from the start
+    ///   (a pipe whose reading end is closed), as `chronetix run … | head` after `head` exited.
+    init(arguments: [String], flow: String, closedOutput: Bool = false) throws {
         self.flow = flow
         summaryPath = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-summary-\(UUID()).json").path
         process.executableURL = CommandRunner.binaryDirectory.appendingPathComponent("chronetix")
@@ -49,7 +51,8 @@ final class RunningCoordinator: @unchecked Sendable {
         process.standardError = error
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        for (pipe, isOutput) in [(output, true), (error, false)] {
+        if closedOutput { try output.fileHandleForReading.close() }
+        for (pipe, isOutput) in closedOutput ? [(error, false)] : [(output, true), (error, false)] {
             done.enter()
             DispatchQueue.global().async { [self] in
                 let handle = pipe.fileHandleForReading

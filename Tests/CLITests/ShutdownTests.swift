@@ -28,6 +28,49 @@ struct ShutdownTests {
         #expect(run.output.contains("every node drained in"))
     }
 
+    @Test func aHangupStopsTheRunAsAnInterruptionDoes() throws {
+        // A closed terminal or ssh session: the summary is still written and nothing is left behind.
+        let file = try TemporaryFile(contents: """
+            flow: hangup-stop
+            version: 1
+            nodes:
+              - { id: source, kind: counter, config: { size: 64, rate_hz: 2000 } }
+              - { id: sink, kind: stats, inputs: { in: source/out } }
+
+            """)
+        let process = try RunningCoordinator(arguments: [file.path], flow: "hangup-stop")
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(process.pid, SIGHUP)
+        let run = try process.finish()
+        #expect(run.status == 130)
+        let stop = try #require(run.summary["stop"] as? [String: Any])
+        #expect(stop["reason"] as? String == "interrupted")
+        #expect(stop["cause"] as? String == "SIGHUP")
+        #expect(stop["drained"] as? [String] == ["source", "sink"])
+        #expect(run.edge("source/out->sink/in")["unread"] as? Int == 0)
+        #expect(run.output.contains("stopped (interrupted: SIGHUP)"), "\(run.output)")
+    }
+
+    @Test func aStandardOutputWithoutAReaderStopsTheRunInsteadOfKillingIt() throws {
+        // `chronetix run --events … | head` after head exited: the event lines cannot be written (EPIPE, not
+        // SIGPIPE); the run stops gracefully and writes its summary file.
+        let file = try TemporaryFile(contents: """
+            flow: closed-output
+            version: 1
+            nodes:
+              - { id: source, kind: counter, config: { size: 64, rate_hz: 2000 } }
+              - { id: sink, kind: stats, inputs: { in: source/out } }
+
+            """)
+        let process = try RunningCoordinator(arguments: [file.path, "--events"], flow: "closed-output", closedOutput: true)
+        let run = try process.finish()
+        #expect(run.status == 130, "\(run.standardError)")
+        let stop = try #require(run.summary["stop"] as? [String: Any])
+        #expect(stop["reason"] as? String == "interrupted")
+        #expect(stop["cause"] as? String == "standard output closed")
+        #expect(run.summary["status"] as? String == "interrupted")
+    }
+
     @Test func aNodeThatDoesNotDrainIsCutAndItsFramesCounted() throws {
         // `sleeper` runs a program that never reads: its worker fills the pipe, then the ring backs up.
         let file = try TemporaryFile(contents: """
