@@ -46,6 +46,13 @@ public struct ProcessIdentity: Hashable, Sendable, CustomStringConvertible {
         return status.startTime == startTime && status.state != UInt8(ascii: "Z") && status.state != UInt8(ascii: "X")
     }
 
+    /// Whether this very process is stopped (state `T`, by SIGSTOP or Ctrl-Z, or `t`, by a tracer): paused,
+    /// not dead, and it goes on at SIGCONT. False when it runs, or is gone.
+    public var isStopped: Bool {
+        guard pid > 0, let status = ProcessStatus.read(pid: pid), status.startTime == startTime else { return false }
+        return status.state == UInt8(ascii: "T") || status.state == UInt8(ascii: "t")
+    }
+
     /// `pid 1234 (started at tick 5678)`.
     public var description: String { "pid \(pid) (started at tick \(startTime))" }
 }

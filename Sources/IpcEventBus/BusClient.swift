@@ -152,6 +152,13 @@ public final class BusClient {
     private let busyPoll: UInt64
     /// The writer thread, in `.onThread` mode once the welcome has arrived.
     private var writer: BusWriter?
+    /// The host's process (`SO_PEERCRED` of the connection), when it could be read: a host that is stopped
+    /// (SIGSTOP, Ctrl-Z) is silent but not gone, and is waited for.
+    private let host: ProcessIdentity?
+    /// When the host was last seen stopped (0: never).
+    private var hostSeenStopped: UInt64 = 0
+    /// While the host is stopped: when to look at it again.
+    private var hostCheckDue: UInt64?
 
     /// Connects, sends the hello and waits for the welcome.
     /// - Parameter configuration: The socket path and the hello.
@@ -163,6 +170,7 @@ public final class BusClient {
             try socket.setNonBlocking(true)
             epoll = try Epoll(capacity: 4)
             try epoll.add(socket.rawValue, events: [.readable, .peerClosedWriting], data: 0)
+            host = (try? socket.peerCredentials()).flatMap { ProcessIdentity.of(pid: $0.processID) }
         } catch let error as SystemCallError {
             throw BusError(.systemCall, "cannot connect to the bus at \(configuration.socketPath)", cause: error)
         } catch {
@@ -209,7 +217,8 @@ public final class BusClient {
                         maxFrameBytes: maxBytes,
                         heartbeatInterval: heartbeatInterval,
                         silenceLimit: silenceLimit,
-                        busyPoll: busyPoll
+                        busyPoll: busyPoll,
+                        hostIsStopped: { [host] in host?.isStopped ?? false }
                     )
                 }
                 return
@@ -529,8 +538,18 @@ public final class BusClient {
             if try readAvailable() { continue }
             let now = Clock.monotonicNanoseconds()
             if !duringHandshake {
-                if now - lastReceived >= silenceLimit {
-                    throw fail(BusError(.peerGone, "the bus was silent for \(silenceLimit / 1_000_000) ms"))
+                // A stopped host is not a dead one. While it is stopped it is looked at every heartbeat
+                // interval; once it goes on, its silence counts from the last time it was seen stopped.
+                let quietSince = max(lastReceived, hostSeenStopped)
+                if now - quietSince >= silenceLimit || hostCheckDue.map({ now >= $0 }) == true {
+                    if host?.isStopped == true {
+                        hostSeenStopped = now
+                        hostCheckDue = now + heartbeatInterval
+                    } else if now - quietSince >= silenceLimit {
+                        throw fail(BusError(.peerGone, "the bus was silent for \(silenceLimit / 1_000_000) ms"))
+                    } else {
+                        hostCheckDue = nil
+                    }
                 }
                 if writer == nil && now - lastSent >= heartbeatInterval {
                     try enqueue { writer in BusWire.writeIntegers(.heartbeat, now, into: &writer) }
@@ -548,7 +567,10 @@ public final class BusClient {
             var wait =
                 duringHandshake
                 ? UInt64.max
-                : min(writer == nil ? lastSent + heartbeatInterval : UInt64.max, lastReceived + silenceLimit)
+                : min(
+                    writer == nil ? lastSent + heartbeatInterval : UInt64.max,
+                    max(lastReceived, hostSeenStopped) + silenceLimit, hostCheckDue ?? .max
+                )
             if let deadline { wait = min(wait, deadline) }
             try watchWritable(false)
             _ = try waitForEvents(milliseconds: Clock.epollMilliseconds(from: now, until: wait))

@@ -74,7 +74,7 @@ struct PendingRequest {
     unowned let requester: BusConnection
     let requesterCorrelation: UInt64
     unowned let responder: BusConnection
-    let deadline: UInt64
+    var deadline: UInt64
 }
 
 /// The event loop's state: everything ``BusServer/run()`` touches, on one thread.
@@ -166,8 +166,12 @@ final class BusServerLoop {
         defer { shutDown(server: server) }
         let busyPoll = Clock.nanoseconds(configuration.busyPoll)
         var lastActive: UInt64 = 0
+        var turnEnded = Clock.monotonicNanoseconds()
         while !isStopping {
             let now = Clock.monotonicNanoseconds()
+            // The loop's work, or its sleep, took far longer than it may: this process did not run, stopped
+            // (SIGSTOP, Ctrl-Z) or starved. Its peers were not silent meanwhile; their bytes wait unread.
+            if now - turnEnded > Self.pauseThreshold { forgivePause(now - turnEnded) }
             var timeout = nextTimerCheck > now ? Int32(min((nextTimerCheck - now + 999_999) / 1_000_000, 1000)) : 0
             if now - lastActive < busyPoll { timeout = 0 }
             let count: Int
@@ -176,6 +180,9 @@ final class BusServerLoop {
             } catch {
                 throw BusError(.systemCall, "the bus's event loop failed", cause: SystemCallError("epoll_wait", nil, error))
             }
+            let woke = Clock.monotonicNanoseconds()
+            let slept = UInt64(timeout) * 1_000_000
+            if woke - now > slept + Self.pauseThreshold { forgivePause(woke - now - slept) }
             if count > 0 {
                 lastActive = now
             } else if timeout == 0 {
@@ -203,6 +210,7 @@ final class BusServerLoop {
             if later >= nextTimerCheck { checkTimers(now: later) }
             closeMarked()
             server.statisticsSnapshot.withLock { $0 = statistics }
+            turnEnded = Clock.monotonicNanoseconds()
         }
     }
 
@@ -840,6 +848,22 @@ final class BusServerLoop {
     }
 
     // MARK: - Timers
+
+    /// How much longer than its sleep a turn of the loop may take before the loop counts itself paused.
+    static let pauseThreshold: UInt64 = 500_000_000
+
+    /// The loop did not run for `duration` (its process was stopped, or starved of CPU): every peer's
+    /// timers are moved on by as much, so that a pause of the host is not taken for its peers' silence
+    /// (their heartbeats are in the socket, unread) and requests in flight keep the time they had left.
+    private func forgivePause(_ duration: UInt64) {
+        let now = Clock.monotonicNanoseconds()
+        for connection in connections.values {
+            connection.lastReceived = min(now, connection.lastReceived &+ duration)
+            if let since = connection.partialSince { connection.partialSince = min(now, since &+ duration) }
+        }
+        for key in pending.keys { pending[key]?.deadline &+= duration }
+        logger.info("the bus did not run for \(duration / 1_000_000) ms (its process stopped or starved): peers' timers moved on")
+    }
 
     private func scheduleTimerCheck(_ time: UInt64) {
         if nextTimerCheck == 0 || time < nextTimerCheck { nextTimerCheck = time }

@@ -53,6 +53,8 @@ final class BusWriter: @unchecked Sendable {
     private let heartbeatInterval: UInt64
     private let silenceLimit: UInt64
     private let busyPoll: UInt64
+    /// Whether the host is stopped (SIGSTOP, Ctrl-Z): a full socket then waits for it to go on.
+    private let hostIsStopped: @Sendable () -> Bool
     private var thread: SystemThread?
 
     /// Starts the writer thread.
@@ -63,13 +65,16 @@ final class BusWriter: @unchecked Sendable {
     ///   - silenceLimit: How long a write may wait for the bus to take bytes, in nanoseconds.
     ///   - busyPoll: How long the writer looks for more work before it sleeps, in nanoseconds.
     ///   - stagingLimit: The most bytes callers may queue ahead of the writer.
+    ///   - hostIsStopped: Whether the host is stopped rather than gone (asked when the socket stayed full
+    ///     for `silenceLimit`).
     init(
         socket: borrowing FileDescriptor,
         maxFrameBytes: Int,
         heartbeatInterval: UInt64,
         silenceLimit: UInt64,
         busyPoll: UInt64,
-        stagingLimit: Int = 4 << 20
+        stagingLimit: Int = 4 << 20,
+        hostIsStopped: @escaping @Sendable () -> Bool = { false }
     ) throws(BusError) {
         do {
             self.socket = try socket.duplicate()
@@ -90,6 +95,7 @@ final class BusWriter: @unchecked Sendable {
         self.silenceLimit = silenceLimit
         self.busyPoll = busyPoll
         self.stagingLimit = stagingLimit
+        self.hostIsStopped = hostIsStopped
         do {
             thread = try SystemThread(name: "chronetix-bus-tx") { [self] in run() }
         } catch {
@@ -175,6 +181,8 @@ final class BusWriter: @unchecked Sendable {
     private func run() {
         var lastSent = Clock.monotonicNanoseconds()
         var pollUntil = lastSent + busyPoll
+        var hostSeenStopped: UInt64 = 0
+        var hostWasStopped = false
         var isWatchingWritable = false
         while true {
             let now = Clock.monotonicNanoseconds()
@@ -209,14 +217,23 @@ final class BusWriter: @unchecked Sendable {
                 // The socket is full: wait for room (or for the bus to fall silent); when stopping, the
                 // caller has waited as long as it would.
                 if isStopping { return }
-                if now - lastSent >= silenceLimit {
-                    return fail(BusError(.timedOut, "the bus took no bytes for \(silenceLimit / 1_000_000) ms"))
+                // A stopped host is not a gone one: while it is stopped it is looked at every heartbeat
+                // interval, and once it goes on, the silence counts from the last time it was seen stopped.
+                let quietSince = max(lastSent, hostSeenStopped)
+                if now - quietSince >= silenceLimit || hostWasStopped {
+                    hostWasStopped = hostIsStopped()
+                    if hostWasStopped {
+                        hostSeenStopped = now
+                    } else if now - quietSince >= silenceLimit {
+                        return fail(BusError(.timedOut, "the bus took no bytes for \(silenceLimit / 1_000_000) ms"))
+                    }
                 }
                 if !isWatchingWritable {
                     guard watch(writable: true) else { return }
                     isWatchingWritable = true
                 }
-                guard sleep(milliseconds: Clock.epollMilliseconds(from: now, until: lastSent + silenceLimit)) else { return }
+                let until = hostWasStopped ? now + heartbeatInterval : max(lastSent, hostSeenStopped) + silenceLimit
+                guard sleep(milliseconds: Clock.epollMilliseconds(from: now, until: until)) else { return }
                 continue
             }
             if isWatchingWritable {

@@ -71,6 +71,36 @@ struct ShutdownTests {
         #expect(run.summary["status"] as? String == "interrupted")
     }
 
+    @Test func aStoppedCoordinatorIsWaitedForNotTakenForDead() throws {
+        // SIGSTOP (Ctrl-Z) for three times the hang timeout, then SIGCONT: the workers wait for it, and the
+        // coordinator does not take their silence meanwhile for hangs. The run goes on and stops cleanly.
+        let file = try TemporaryFile(contents: """
+            flow: paused-coordinator
+            version: 1
+            nodes:
+              - { id: source, kind: counter, config: { size: 64, rate_hz: 2000 } }
+              - { id: sink, kind: stats, inputs: { in: source/out } }
+
+            """)
+        let process = try RunningCoordinator(arguments: [file.path, "--hang-timeout", "1", "--events"], flow: "paused-coordinator")
+        try process.waitForLine(containing: "flow-started", timeout: 30)
+        kill(process.pid, SIGSTOP)
+        Thread.sleep(forTimeInterval: 3)
+        kill(process.pid, SIGCONT)
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(process.pid, SIGINT)
+        let run = try process.finish()
+        #expect(run.status == 130, "\(run.standardError)")
+        let stop = try #require(run.summary["stop"] as? [String: Any])
+        #expect(stop["reason"] as? String == "interrupted")
+        #expect(stop["drained"] as? [String] == ["source", "sink"])
+        #expect(run.node("source")["restarts"] as? Int == 0)
+        #expect(run.node("sink")["restarts"] as? Int == 0)
+        #expect(!run.output.contains("node-failed"), "\(run.output)")
+        let produced = try #require(run.node("source")["frames_out"] as? Int)
+        #expect(run.edge("source/out->sink/in")["frames"] as? Int == produced)
+    }
+
     @Test func aNodeThatDoesNotDrainIsCutAndItsFramesCounted() throws {
         // `sleeper` runs a program that never reads: its worker fills the pipe, then the ring backs up.
         let file = try TemporaryFile(contents: """
