@@ -43,11 +43,17 @@ struct RunSummary {
     var firstFrame: UInt64?
     var lastFrame: UInt64?
     var duration: UInt64
+    /// From the flow's start (every node ready, the sources told to start) to the end: what an edge's
+    /// frames/s is over, so time spent waiting for workers (attached by hand, say) does not dilute it.
+    var running: UInt64?
     var traceParent: String
     var nodes: [Node] = []
     var edges: [Edge] = []
     /// How a stop went, relative to the command's start; nil when the run was not stopped.
-    var stop: (reason: FlowRun.Status, cause: String?, after: UInt64, drain: UInt64?, timeout: UInt64, drained: [String], cut: [String])?
+    var stop: (
+        reason: FlowRun.Status, cause: String?, after: UInt64, drain: UInt64?, timeout: UInt64, drained: [String], cut: [String],
+        failed: [String]
+    )?
 
     init(run: FlowRun, status: FlowRun.Status) {
         flow = run.flow.flow
@@ -55,11 +61,15 @@ struct RunSummary {
         let start = run.startNanoseconds
         startup = run.readyNanoseconds > 0 ? run.readyNanoseconds - start : nil
         duration = (run.endNanoseconds > 0 ? run.endNanoseconds : Clock.monotonicNanoseconds()) - start
+        running = run.readyNanoseconds > 0 ? start + duration - run.readyNanoseconds : nil
         traceParent = run.traceParent
         if let stop = run.stop {
             self.stop = (
                 stop.reason, stop.cause, stop.at - start, stop.drainedAt.map { $0 - stop.at }, Clock.nanoseconds(run.options.drainTimeout),
-                stop.drained, stop.cut
+                stop.drained, stop.cut,
+                // Neither drained nor cut: they ended without reporting (crashed, killed, failed), before or
+                // after the stop.
+                run.flow.nodes.map(\.id).filter { !stop.drained.contains($0) && !stop.cut.contains($0) }
             )
         }
         let board = run.board.nodes
@@ -141,7 +151,7 @@ struct RunSummary {
 
     func text() -> String {
         var lines: [String] = []
-        let seconds = Double(duration) / 1e9
+        let seconds = Double(running ?? 0) / 1e9
         lines.append(
             "flow \(flow): \(status.rawValue) in \(Self.milliseconds(duration))"
                 + (startup.map { "; all nodes ready after \(Self.milliseconds($0))" } ?? "")
@@ -149,10 +159,18 @@ struct RunSummary {
         )
         if let stop {
             var line = "stopped (\(stop.reason.rawValue)\(stop.cause.map { ": \($0)" } ?? "")) after \(Self.milliseconds(stop.after)): "
-            if let drain = stop.drain {
+            if let drain = stop.drain, stop.failed.isEmpty {
                 line += "every node drained in \(Self.milliseconds(drain))"
             } else {
-                line += "\(stop.cut.joined(separator: ", ")) cut after the \(Self.milliseconds(stop.timeout)) drain timeout"
+                var parts: [String] = []
+                if !stop.drained.isEmpty {
+                    parts.append("\(stop.drained.joined(separator: ", ")) drained" + (stop.drain.map { " in \(Self.milliseconds($0))" } ?? ""))
+                }
+                if !stop.failed.isEmpty { parts.append("\(stop.failed.joined(separator: ", ")) ended without draining") }
+                if !stop.cut.isEmpty {
+                    parts.append("\(stop.cut.joined(separator: ", ")) cut after the \(Self.milliseconds(stop.timeout)) drain timeout")
+                }
+                line += parts.joined(separator: "; ")
             }
             let unread = edges.filter { $0.unread > 0 }
             if !unread.isEmpty {
@@ -293,6 +311,7 @@ struct RunSummary {
                     .init("drain_timeout_ns", .integer(Int64(clamping: stop.timeout))),
                     .init("drained", .array(stop.drained.map { .string($0) })),
                     .init("cut", .array(stop.cut.map { .string($0) })),
+                    .init("failed", .array(stop.failed.map { .string($0) })),
                 ])
             } ?? .null),
             .init("nodes", .map(nodeMap)),

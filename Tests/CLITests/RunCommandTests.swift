@@ -216,4 +216,42 @@ struct RunCommandTests {
         #expect(run.node("sink")["frames_in"] as? Int == 400)
         #expect(run.node("sink")["exit"] is NSNull, "a worker attached by hand is not the coordinator's child")
     }
+
+    @Test func aWorkerAttachedByHandAndInterruptedEndsWithoutDrainingAndTheRatesCountFromTheStart() throws {
+        let file = try TemporaryFile(contents: """
+            flow: attach-interrupted
+            version: 1
+            nodes:
+              - { id: source, kind: counter, config: { size: 64, rate_hz: 1000 } }
+              - { id: sink, kind: stats, inputs: { in: source/out } }
+              - { id: other, kind: stats, inputs: { in: source/out } }
+
+            """)
+        let coordinator = try RunningCoordinator(arguments: [file.path, "--attach", "sink", "--events"], flow: "attach-interrupted")
+        let line = try coordinator.waitForLine(containing: "attach sink: ", timeout: 30)
+        var words = String(line.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces).split(separator: " ").map(String.init)
+        let executable = words.removeFirst()
+        // The person takes a while to start it: that wait is not the edges' running time.
+        Thread.sleep(forTimeInterval: 0.5)
+        let worker = try BackgroundProcess(executable: executable, arguments: words)
+        try coordinator.waitForLine(containing: "flow-started", timeout: 30)
+        Thread.sleep(forTimeInterval: 0.3)
+        worker.signal(SIGINT)  // Ctrl-C in its terminal
+        _ = worker.wait()
+        let run = try coordinator.finish()
+        #expect(run.status == 1, "\(run.standardError)")
+        let stop = try #require(run.summary["stop"] as? [String: Any])
+        #expect(stop["drained"] as? [String] == ["source", "other"])
+        #expect(stop["failed"] as? [String] == ["sink"])
+        #expect(!run.output.contains("every node drained"), "\(run.output)")
+        #expect(run.output.contains("source, other drained in"), "\(run.output)")
+        #expect(run.output.contains("sink ended without draining"), "\(run.output)")
+        // An edge's frames/s is over the time the flow ran: from all nodes ready to the end.
+        let duration = try #require(run.summary["duration_ns"] as? Int)
+        let startup = try #require(run.summary["startup_ns"] as? Int)
+        let frames = try #require(run.edge("source/out->other/in")["frames"] as? Int)
+        let rate = String(format: "%.0f", Double(frames) / (Double(duration - startup) / 1e9))
+        let row = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("source/out->other/in") })
+        #expect(row.split(separator: " ", omittingEmptySubsequences: true)[3] == rate, "\(row)")
+    }
 }

@@ -1,3 +1,4 @@
+import ChronetixSystem
 import Foundation
 import Testing
 
@@ -114,34 +115,47 @@ final class RunningCoordinator: @unchecked Sendable {
     }
 }
 
-/// A process started in the background (a worker attached by hand).
+/// A process started in the background (a worker attached by hand), through `posix_spawn` with the default
+/// signal mask and dispositions, as from a shell: Foundation's `Process` hands its child the calling
+/// thread's mask, and a test thread has SIGINT and SIGTERM blocked.
 final class BackgroundProcess {
-    private let process = Process()
+    private let child: ChildProcess
+    private var termination: ChildProcess.Termination?
 
     init(executable: String, arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        child = try ChildProcess(
+            path: executable, arguments: arguments,
+            environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }, newProcessGroup: true
+        )
     }
 
-    /// Waits for the exit (at most 60 s; then kills it and reports -1).
+    /// Sends `signal` to it.
+    func signal(_ signal: Int32) {
+        if termination == nil { child.send(signal: signal) }
+    }
+
+    /// Waits for the exit (at most 60 s; then kills it and reports -1); the exit status, or 128 + the signal.
     func wait() -> Int32 {
         let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        while termination == nil && Date() < deadline {
+            termination = try? child.poll()
+            if termination == nil { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        guard let termination else {
+            child.send(signal: SIGKILL)
+            termination = try? child.wait()
             return -1
         }
-        return process.terminationStatus
+        switch termination {
+        case .exited(let status): return status
+        case .signaled(let signal): return 128 + signal
+        }
     }
 
     deinit {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        if termination == nil {
+            child.send(signal: SIGKILL)
+            _ = try? child.wait()
         }
     }
 }
