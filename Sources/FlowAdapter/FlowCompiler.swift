@@ -20,7 +20,7 @@ struct FlowCompiler {
             for output in node.outputs where (consumers["\(node.id)/\(output.name)"] ?? []).isEmpty {
                 log.warning(
                     output.position,
-                    "output '\(output.name)' of node '\(node.id)' is not used",
+                    "output \(Quote.quoted(output.name)) of node \(Quote.quoted(node.id)) is not used",
                     hint: "its frames are counted and dropped; connect it or send it to a 'discard' node"
                 )
             }
@@ -36,7 +36,7 @@ struct FlowCompiler {
         var unique: [ParsedNode] = []
         for node in nodes {
             if let first = firstPosition[node.id] {
-                log.error(node.idPosition, "duplicate node id '\(node.id)' (first defined at \(first))")
+                log.error(node.idPosition, "duplicate node id \(Quote.quoted(node.id)) (first defined at \(first))")
                 continue
             }
             firstPosition[node.id] = node.idPosition
@@ -52,8 +52,8 @@ struct FlowCompiler {
                 guard let producer = byID[from.node] else {
                     log.error(
                         input.fromPosition,
-                        "input '\(input.port)' of node '\(node.id)' reads from node '\(from.node)', which is not in the flow",
-                        hint: Suggestions.closest(to: from.node, among: byID.keys.sorted()).map { "did you mean '\($0)'?" }
+                        "input \(Quote.quoted(input.port)) of node \(Quote.quoted(node.id)) reads from node \(Quote.quoted(from.node)), which is not in the flow",
+                        hint: Suggestions.closest(to: from.node, among: byID.keys.sorted()).map { "did you mean \(Quote.quoted($0))?" }
                     )
                     continue
                 }
@@ -61,8 +61,8 @@ struct FlowCompiler {
                     let names = producer.outputs.map(\.name)
                     log.error(
                         input.fromPosition,
-                        "node '\(producer.id)' (\(producer.kind?.name ?? "?")) has no output '\(from.port)'",
-                        hint: Suggestions.closest(to: from.port, among: names).map { "did you mean '\($0)'?" }
+                        "node \(Quote.quoted(producer.id)) (\(producer.kind?.name ?? "?")) has no output \(Quote.quoted(from.port))",
+                        hint: Suggestions.closest(to: from.port, among: names).map { "did you mean \(Quote.quoted($0))?" }
                             ?? (names.isEmpty ? "it has no outputs" : "its outputs: " + names.joined(separator: ", "))
                     )
                 }
@@ -75,14 +75,14 @@ struct FlowCompiler {
             guard let kind = node.kind else { continue }
             if kind.hasNamedInputs {
                 if kind.role == .fanIn, node.inputs.isEmpty {
-                    log.error(node.kindPosition, "\(kind.name) node '\(node.id)' needs at least one input")
+                    log.error(node.kindPosition, "\(kind.name) node \(Quote.quoted(node.id)) needs at least one input")
                 }
                 continue
             }
             for port in kind.inputs where !node.inputs.contains(where: { $0.port == port.name }) {
                 log.error(
                     node.kindPosition,
-                    "input '\(port.name)' of node '\(node.id)' (\(kind.name)) is not connected",
+                    "input \(Quote.quoted(port.name)) of node \(Quote.quoted(node.id)) (\(kind.name)) is not connected",
                     hint: "add  inputs: { \(port.name): NODE/OUTPUT }"
                 )
             }
@@ -194,7 +194,7 @@ struct FlowCompiler {
                 if !accepted.isWildcard, accepted != type {
                     log.error(
                         input.fromPosition,
-                        "content type mismatch: input '\(input.port)' of node '\(node.id)' (\(kind.name)) accepts "
+                        "content type mismatch: input \(Quote.quoted(input.port)) of node \(Quote.quoted(node.id)) (\(kind.name)) accepts "
                             + "\(accepted) but \(from) produces \(type)"
                     )
                     continue
@@ -202,7 +202,7 @@ struct FlowCompiler {
                 if let expected = input.schemaVersion, expected != version {
                     log.error(
                         input.fromPosition,
-                        "schema version mismatch: input '\(input.port)' of node '\(node.id)' expects \(accepted) "
+                        "schema version mismatch: input \(Quote.quoted(input.port)) of node \(Quote.quoted(node.id)) expects \(accepted) "
                             + "version \(expected) but \(from) produces version \(version)"
                     )
                     continue
@@ -213,8 +213,8 @@ struct FlowCompiler {
                 for other in inputTypes.dropFirst() where other.type != first.type || other.version != first.version {
                     log.error(
                         other.input.fromPosition,
-                        "merge node '\(node.id)' mixes content types: '\(first.input.port)' carries \(first.type) "
-                            + "but '\(other.input.port)' carries \(other.type)",
+                        "merge node \(Quote.quoted(node.id)) mixes content types: \(Quote.quoted(first.input.port)) carries \(first.type) "
+                            + "but \(Quote.quoted(other.input.port)) carries \(other.type)",
                         hint: "every input of a merge must carry the same content type"
                     )
                 }

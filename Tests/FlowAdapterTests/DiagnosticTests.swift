@@ -196,6 +196,52 @@ private let prelude = "flow: f\nnodes:\n"
         #expect(error.diagnostics.first?.message == "the flow file is larger than 64 bytes")
     }
 
+    @Test func longValuesAreQuotedShortened() {
+        let long = String(repeating: "a", count: 100_000)
+        #expect(Quote.quoted(long) == "'" + String(repeating: "a", count: 40) + "…' (100000 characters)")
+        #expect(Quote.quoted("sine") == "'sine'")
+        #expect(Quote.shortened(String(repeating: "9", count: 41)) == String(repeating: "9", count: 40) + "… (41 characters)")
+    }
+
+    static let hugeValues: [BadFlow] = {
+        let id = String(repeating: "a", count: 100_000)
+        let digits = String(repeating: "9", count: 500_000)
+        return [
+            BadFlow("100 KB node id", "node id 'aaaa", prelude + "  - { id: \(id), kind: sine }\n"),
+            BadFlow("100 KB kind", "unknown node kind 'aaaa", prelude + "  - { id: s, kind: \(id) }\n"),
+            // YAML allows no implicit key over 1024 characters: long keys come in JSON.
+            BadFlow("100 KB key", "unknown key 'aaaa", file: "flow.json",
+                #"{"flow": "f", "nodes": [{"id": "s", "kind": "sine", "\#(id)": 1}]}"#),
+            BadFlow("100 KB config key", "sine has no config key 'aaaa", file: "flow.json",
+                #"{"flow": "f", "nodes": [{"id": "s", "kind": "sine", "config": {"\#(id)": 1}}]}"#),
+            BadFlow("100 KB reference", "reads from node 'aaaa",
+                prelude + "  - { id: s, kind: sine }\n  - { id: d, kind: discard, inputs: { in: \(id)/samples } }\n"),
+            BadFlow("100 KB port", "has no output 'aaaa",
+                prelude + "  - { id: s, kind: sine }\n  - { id: d, kind: discard, inputs: { in: s/\(id) } }\n"),
+            BadFlow("100 KB choice", "'qos' must be one of", prelude + "  - { id: s, kind: sine, qos: \(id) }\n"),
+            BadFlow("500 000-digit integer (yaml)", "integer 9999", prelude + "  - { id: s, kind: sine, config: { channels: \(digits) } }\n"),
+            BadFlow("500 000-digit integer (json)", "integer 9999", file: "flow.json",
+                #"{"flow": "f", "nodes": [{"id": "s", "kind": "sine", "config": {"channels": \#(digits)}}]}"#),
+            BadFlow("500 000-digit duration", "'deadline'", "flow: f\ndefaults: { deadline: \(digits)ms }\nnodes:\n  - { id: s, kind: sine }\n"),
+            BadFlow("500 000-digit size", "'capacity'",
+                "flow: f\ndefaults: { queue: { capacity: \(digits)KiB } }\nnodes:\n  - { id: s, kind: sine }\n"),
+            BadFlow("500 000-digit duration without a unit", "'deadline' must be a duration",
+                "flow: f\ndefaults: { deadline: 1.\(digits) }\nnodes:\n  - { id: s, kind: sine }\n"),
+            BadFlow("100 KB json key", "JSON syntax: expected ':' after key \"aaaa", file: "flow.json", #"{"\#(id)" 1}"#),
+        ]
+    }()
+
+    /// A hostile value is quoted shortened wherever it is repeated: the whole report stays small.
+    @Test(.timeLimit(.minutes(1)), arguments: hugeValues)
+    func hugeValuesKeepTheReportSmall(_ flow: BadFlow) throws {
+        let error = try #require(throws: CompileError.self) {
+            try FlowAdapter.compile(text: flow.text, fileName: flow.fileName)
+        }
+        let report = error.detailedDescription()
+        #expect(report.utf8.count < 2048, "\(report.prefix(4096))")
+        #expect(report.contains(flow.expected), "\(report.prefix(4096))")
+    }
+
     @Test func missingFilesAreUnreadable() throws {
         let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: "/nonexistent/flow.yaml") }
         #expect(error.code == .unreadable)
