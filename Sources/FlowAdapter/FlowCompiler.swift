@@ -16,6 +16,7 @@ struct FlowCompiler {
         // Types resolve wherever the graph is acyclic, so a cycle does not hide mismatches elsewhere.
         let outputTypes = resolveTypes(nodes, byID: byID, readers: readers)  // edge id -> type and schema version
         let consumers = consumersByEdge(nodes, byID: byID)
+        checkFanOut(nodes, consumers: consumers)
         for node in nodes {
             for output in node.outputs where (consumers["\(node.id)/\(output.name)"] ?? []).isEmpty {
                 log.warning(
@@ -235,6 +236,25 @@ struct FlowCompiler {
             }
         }
         return types
+    }
+
+    /// Reports every output read by more inputs than one ring serves, at the first input over the limit.
+    private mutating func checkFanOut(_ nodes: [ParsedNode], consumers: [String: [PortReference]]) {
+        for node in nodes {
+            for output in node.outputs {
+                let readers = consumers["\(node.id)/\(output.name)"] ?? []
+                guard readers.count > RingLimits.maxConsumers else { continue }
+                let first = readers[RingLimits.maxConsumers]
+                let position = nodes.first(where: { $0.id == first.node })?.inputs.first(where: { $0.port == first.port })?
+                    .fromPosition ?? output.position
+                log.error(
+                    position,
+                    "output \(Quote.quoted(output.name)) of node \(Quote.quoted(node.id)) is read by \(readers.count) inputs, "
+                        + "more than the \(RingLimits.maxConsumers) one output's shared-memory ring serves",
+                    hint: "let some of the readers read a copy: a 'delay' node with  delay: 0s  passes every frame on"
+                )
+            }
+        }
     }
 
     private func consumersByEdge(_ nodes: [ParsedNode], byID: [String: ParsedNode]) -> [String: [PortReference]] {

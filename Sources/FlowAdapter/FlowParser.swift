@@ -60,8 +60,9 @@ struct FlowParser {
     static let outputKeys = ["name", "content_type", "schema_version", "queue"]
     static let inputKeys = ["from", "content_type", "schema_version"]
 
-    /// The smallest and largest queue a flow may ask for.
-    static let queueCapacityRange: ClosedRange<UInt64> = 1024...(4 << 30)
+    /// The smallest and largest queue a flow may ask for; the largest is the largest ring the runtime makes
+    /// (a queue is one ring, its capacity rounded up to a power of two of at least 4 KiB).
+    static let queueCapacityRange: ClosedRange<UInt64> = 1024...UInt64(RingLimits.maxDataCapacity)
 
     mutating func parse(_ root: SourceNode) -> ParsedFlow {
         var flow = ParsedFlow()

@@ -86,8 +86,17 @@ private let prelude = "flow: f\nnodes:\n"
             "flow: f\ndefaults: { deadline: 50 }\nnodes:\n  - { id: s, kind: sine }\n"),
         BadFlow("bad size", "2:32: error: 'capacity': unknown unit 'MB' in '1MB'",
             "flow: f\ndefaults: { queue: { capacity: 1MB } }\nnodes:\n  - { id: s, kind: sine }\n"),
-        BadFlow("size out of range", "2:32: error: 'capacity' must be between 1KiB and 4GiB, found 8GiB",
+        BadFlow("size out of range", "2:32: error: 'capacity' must be between 1KiB and 1GiB, found 8GiB",
             "flow: f\ndefaults: { queue: { capacity: 8GiB } }\nnodes:\n  - { id: s, kind: sine }\n"),
+        // The largest ring the runtime makes is 1 GiB: a larger queue would be cut down at run time.
+        BadFlow("queue larger than a ring", "3:45: error: 'capacity' must be between 1KiB and 1GiB, found 1073741825B",
+            prelude + "  - { id: s, kind: sine, queue: { capacity: 1073741825 } }\n"),
+        // One ring serves at most 16 readers: the 17th is where the error is.
+        BadFlow("fan-out above a ring's readers",
+            "20:45: error: output 'samples' of node 's' is read by 20 inputs, more than the 16 one output's shared-memory ring serves",
+            hint: "let some of the readers read a copy: a 'delay' node with  delay: 0s  passes every frame on",
+            prelude + "  - { id: s, kind: sine }\n"
+                + (1...20).map { "  - { id: d\($0 + 10), kind: discard, inputs: { in: s/samples } }\n" }.joined()),
         BadFlow("unknown on_late on a node", "3:35: error: 'on_late' must be one of process, drop, found 'dorp'",
             hint: "did you mean 'drop'?", prelude + "  - { id: s, kind: sine, on_late: dorp }\n"),
         BadFlow("unknown on_late in defaults", "2:22: error: 'on_late' must be one of process, drop, found 'skip'",
