@@ -8,7 +8,7 @@ struct FlowCompiler {
     mutating func compile(_ flow: ParsedFlow) -> CompiledFlow? {
         let nodes = uniqueNodes(flow.nodes)
         let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        checkReferences(nodes, byID: byID)
+        checkReferences(nodes, byID: byID, rejectedIDs: flow.rejectedIDs)
         checkConnections(nodes)
         let readers = downstream(nodes, byID: byID)
         checkCycles(nodes, readers: readers)
@@ -46,10 +46,12 @@ struct FlowCompiler {
         return unique
     }
 
-    private mutating func checkReferences(_ nodes: [ParsedNode], byID: [String: ParsedNode]) {
+    /// Reports inputs that read a node or output that is not there; an input reading a node left out for an
+    /// invalid id is not reported again (the id's own error is the cause).
+    private mutating func checkReferences(_ nodes: [ParsedNode], byID: [String: ParsedNode], rejectedIDs: Set<String>) {
         for node in nodes {
             for input in node.inputs {
-                guard let from = input.from else { continue }
+                guard let from = input.from, !rejectedIDs.contains(from.node) else { continue }
                 guard let producer = byID[from.node] else {
                     log.error(
                         input.fromPosition,
@@ -148,8 +150,10 @@ struct FlowCompiler {
         }
     }
 
+    /// Reports a flow without a source; says nothing when a node was left out or has an unknown kind, since
+    /// that node may be the source.
     private mutating func checkSources(_ nodes: [ParsedNode], flow: ParsedFlow) {
-        guard !nodes.isEmpty, nodes.allSatisfy({ $0.kind != nil }) else { return }
+        guard !nodes.isEmpty, !flow.hasRejectedNodes, nodes.allSatisfy({ $0.kind != nil }) else { return }
         let hasSource = nodes.contains { node in
             node.kind?.role == .source || (node.kind?.role == .process && node.inputs.isEmpty && !node.outputs.isEmpty)
         }

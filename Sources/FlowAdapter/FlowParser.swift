@@ -7,6 +7,11 @@ struct ParsedFlow {
     var defaults = FlowDefaults.builtIn
     var nodes: [ParsedNode] = []
     var nodesPosition = SourcePosition.start
+    /// Whether a node was left out because its own checks failed (not a map, no id, an invalid id): the graph
+    /// checks that need every node (is there a source?) then say nothing, the node's own error is the cause.
+    var hasRejectedNodes = false
+    /// The invalid ids of the nodes left out: inputs that read them are not reported again.
+    var rejectedIDs: Set<String> = []
 }
 
 struct ParsedInput {
@@ -106,7 +111,11 @@ struct FlowParser {
             if let items = entry.value.items {
                 if items.isEmpty { log.error(entry.value.position, "'nodes' is empty: a flow needs at least one node") }
                 for item in items {
-                    if let node = parseNode(item, defaults: flow.defaults) { flow.nodes.append(node) }
+                    if let node = parseNode(item, defaults: flow.defaults, rejectedIDs: &flow.rejectedIDs) {
+                        flow.nodes.append(node)
+                    } else {
+                        flow.hasRejectedNodes = true
+                    }
                 }
             } else {
                 log.error(entry.value.position, "'nodes' must be a list of nodes, found \(entry.value.kindDescription)")
@@ -142,7 +151,10 @@ struct FlowParser {
         return defaults
     }
 
-    private mutating func parseNode(_ node: SourceNode, defaults: FlowDefaults) -> ParsedNode? {
+    /// Reads one node; nil (after reporting why) when it has no valid id, whose text then goes into `rejectedIDs`.
+    private mutating func parseNode(_ node: SourceNode, defaults: FlowDefaults, rejectedIDs: inout Set<String>)
+        -> ParsedNode?
+    {
         guard node.entries != nil else {
             log.error(node.position, "a node must be a map with 'id' and 'kind', found \(node.kindDescription)")
             return nil
@@ -155,9 +167,12 @@ struct FlowParser {
                 if Self.isValidName(text, allowUnderscore: false) {
                     id = text
                 } else {
+                    rejectedIDs.insert(text)
                     log.error(
                         entry.value.position,
-                        "node id \(Quote.quoted(text)) must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit",
+                        text.utf8.count > Self.maxNameBytes
+                            ? "node id \(Quote.quoted(text)) is too long: ids have at most \(Self.maxNameBytes) characters"
+                            : "node id \(Quote.quoted(text)) must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit",
                         hint: "ids name processes, rings and bus topics"
                     )
                 }
@@ -728,9 +743,12 @@ struct FlowParser {
         return nil
     }
 
+    /// The longest flow name, node id or port name.
+    static let maxNameBytes = 63
+
     static func isValidName(_ text: String, allowUnderscore: Bool) -> Bool {
         let utf8 = Array(text.utf8)
-        guard (1...63).contains(utf8.count) else { return false }
+        guard (1...maxNameBytes).contains(utf8.count) else { return false }
         func allowed(_ byte: UInt8) -> Bool {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
                 || byte == UInt8(ascii: "-") || (allowUnderscore && byte == UInt8(ascii: "_"))

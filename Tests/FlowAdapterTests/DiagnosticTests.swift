@@ -205,6 +205,31 @@ private let prelude = "flow: f\nnodes:\n"
         #expect(error.diagnostics.first?.message == "the flow file is larger than 64 bytes")
     }
 
+    /// A node that fails its own checks is reported once, not again by the graph checks it drops out of.
+    @Test(arguments: [
+        ("  - { id: \(String(repeating: "a", count: 70)), kind: sine }\n", "3:11: node id 'aaaa"),
+        ("  - { id: Source, kind: sine }\n", "3:11: node id 'Source' must be 1 to 63 characters"),
+        ("  - { kind: sine }\n", "3:5: this node is missing the required key 'id'"),
+        ("  - sine\n", "3:5: a node must be a map"),
+    ])
+    func aBadNodeIsReportedOnceNotItsCascade(node: String, expected: String) throws {
+        let bad = node.contains("id: ") ? String(node.split(separator: " ")[3].dropLast()) : "x"
+        let text = prelude + node + "  - { id: d, kind: discard, inputs: { in: \(bad)/samples } }\n"
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(text: text, fileName: "f.yaml") }
+        let errors = error.diagnostics.filter { $0.severity == .error }.map { "\($0.position): \($0.message)" }
+        #expect(errors.count == 1 + (bad == "x" ? 1 : 0), "\(errors)")  // a read of an unnamed node is still unknown
+        #expect(errors.first?.hasPrefix(expected) == true, "\(errors)")
+        #expect(!errors.contains { $0.contains("no source") }, "\(errors)")
+    }
+
+    @Test func aTooLongIDSaysItsLength() throws {
+        let text = prelude + "  - { id: \(String(repeating: "a", count: 70)), kind: sine }\n"
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(text: text, fileName: "f.yaml") }
+        #expect(error.diagnostics.map(\.message) == [
+            "node id '\(String(repeating: "a", count: 40))…' (70 characters) is too long: ids have at most 63 characters"
+        ])
+    }
+
     @Test func longValuesAreQuotedShortened() {
         let long = String(repeating: "a", count: 100_000)
         #expect(Quote.quoted(long) == "'" + String(repeating: "a", count: 40) + "…' (100000 characters)")
