@@ -57,6 +57,25 @@ import Testing
         #expect(directory.status == 66)
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func aFIFOIsRefusedAtOnceAndTextThatIsNotUTF8IsInvalid() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-cli-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }  // best effort: it is in the temporary directory
+        let fifo = directory + "/flow.yaml"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for command in ["validate", "compile", "graph", "run"] {
+            let result = try CommandRunner.run([command, fifo])
+            #expect(result.status == 66, "\(command): \(result.standardError)")
+            #expect(result.standardError.hasPrefix("\(fifo):1:1: error: is a named pipe (FIFO), not a regular file"), "\(command)")
+        }
+        let latin1 = directory + "/latin1.yaml"
+        try Data(Array("flow: f\nnodes:\n  - { id: s, kind: sine, description: caf".utf8) + [0xE9, 0x0A]).write(to: URL(fileURLWithPath: latin1))
+        let invalid = try CommandRunner.run(["validate", latin1])
+        #expect(invalid.status == 65)
+        #expect(invalid.standardError.hasPrefix("\(latin1):3:42: error: the file is not UTF-8 text: byte 0xE9 at offset 56"))
+    }
+
     @Test func compileWritesJSONAndCBORThatAgreeAcrossSyntaxes() throws {
         let yaml = try CommandRunner.run(["compile", "examples/sensor-chain.yaml"])
         let json = try CommandRunner.run(["compile", "examples/sensor-chain.json"])

@@ -1,5 +1,6 @@
 import ChronetixCore
 import FlowAdapter
+import Foundation
 import Testing
 
 /// One flow with one class of error: where it must be reported and what the message must say.
@@ -274,6 +275,69 @@ private let prelude = "flow: f\nnodes:\n"
         let report = error.detailedDescription()
         #expect(report.utf8.count < 2048, "\(report.prefix(4096))")
         #expect(report.contains(flow.expected), "\(report.prefix(4096))")
+    }
+
+    // MARK: - Reading the file
+
+    /// A fresh directory for files the reading tests make, removed afterwards.
+    private static func withDirectory(_ body: (String) throws -> Void) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-read-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }  // best effort: it is in the temporary directory
+        try body(directory)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFIFOIsRefusedAtOnceNotWaitedOn() throws {
+        try Self.withDirectory { directory in
+            let path = directory + "/flow.yaml"
+            #expect(mkfifo(path, 0o600) == 0)
+            let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: path) }
+            #expect(error.code == .unreadable)
+            #expect(error.description == "\(path):1:1: error: is a named pipe (FIFO), not a regular file; a flow file must be one")
+        }
+    }
+
+    @Test func devicesAreNotFlowFiles() throws {
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: "/dev/null") }
+        #expect(error.code == .unreadable)
+        #expect(error.description == "/dev/null:1:1: error: is a character device, not a regular file; a flow file must be one")
+    }
+
+    @Test func aSymbolicLinkLoopIsCalledOne() throws {
+        try Self.withDirectory { directory in
+            try FileManager.default.createSymbolicLink(atPath: directory + "/a.yaml", withDestinationPath: "b.yaml")
+            try FileManager.default.createSymbolicLink(atPath: directory + "/b.yaml", withDestinationPath: "a.yaml")
+            let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: directory + "/a.yaml") }
+            #expect(error.code == .unreadable)
+            #expect(error.diagnostics.first?.message == "is a symbolic-link loop (or a chain of more links than the system follows)")
+        }
+    }
+
+    @Test func aReadErrorIsThePlainOSMessage() throws {
+        // /proc/self/mem opens, but reading at offset 0 (unmapped) fails with EIO.
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: "/proc/self/mem") }
+        #expect(error.code == .unreadable)
+        #expect(error.diagnostics.first?.message == "cannot be read: EIO: Input/output error")
+    }
+
+    @Test func textThatIsNotUTF8IsInvalidWithTheOffsetOfTheFirstBadByte() throws {
+        try Self.withDirectory { directory in
+            let path = directory + "/latin1.yaml"
+            let bytes = Array("flow: f\nnodes:\n  - { id: s, kind: sine, description: caf".utf8) + [0xE9] + Array(" }\n".utf8)
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: path) }
+            #expect(error.code == .invalid)
+            #expect(error.description.hasPrefix("\(path):3:42: error: the file is not UTF-8 text: byte 0xE9 at offset 56 is not valid UTF-8\n"))
+        }
+    }
+
+    @Test(arguments: [
+        ([UInt8](), 0), (Array("abc".utf8), 3), ([0x61, 0xFF, 0x62], 1), ([0x61, 0xC3, 0xA9, 0xC3], 3),
+        ([0xE2, 0x82], 0), (Array("é€😀".utf8) + [0x80], 9),
+    ])
+    func firstInvalidUTF8ByteIsFound(bytes: [UInt8], offset: Int) {
+        #expect(FlowAdapter.firstInvalidUTF8(in: bytes) == offset)
     }
 
     @Test func missingFilesAreUnreadable() throws {
