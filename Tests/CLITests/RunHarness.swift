@@ -18,8 +18,11 @@ struct FlowRunResult {
 
     /// Runs `chronetix run ARGUMENTS --summary-json …` to its end and checks that nothing of flow `flow`
     /// is left behind.
-    static func run(_ arguments: [String], flow: String, expectSummary: Bool = true) throws -> FlowRunResult {
-        let coordinator = try RunningCoordinator(arguments: arguments, flow: flow)
+    /// - Parameter workingDirectory: Where the coordinator runs (default: the repository's root).
+    static func run(_ arguments: [String], flow: String, expectSummary: Bool = true, workingDirectory: URL? = nil)
+        throws -> FlowRunResult
+    {
+        let coordinator = try RunningCoordinator(arguments: arguments, flow: flow, workingDirectory: workingDirectory)
         return try coordinator.finish(expectSummary: expectSummary)
     }
 }
@@ -39,12 +42,12 @@ final class RunningCoordinator: @unchecked Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
-    init(arguments: [String], flow: String) throws {
+    init(arguments: [String], flow: String, workingDirectory: URL? = nil) throws {
         self.flow = flow
         summaryPath = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-summary-\(UUID()).json").path
         process.executableURL = CommandRunner.binaryDirectory.appendingPathComponent("chronetix")
         process.arguments = ["run"] + arguments + ["--summary-json", summaryPath]
-        process.currentDirectoryURL = CommandRunner.repositoryRoot
+        process.currentDirectoryURL = workingDirectory ?? CommandRunner.repositoryRoot
         process.standardOutput = output
         process.standardError = error
         process.standardInput = FileHandle.nullDevice
