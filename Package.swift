@@ -99,7 +99,8 @@ let package = Package(
         .target(name: "ChronetixCBOR", dependencies: ["ChronetixCore", "CLibCBOR"]),
         .target(
             name: "FlowAdapter",
-            dependencies: ["ChronetixCore", .product(name: "Yams", package: "Yams")]
+            // ChronetixSystem for one call: RegularFile.read, which reads the flow file (never blocking on a FIFO).
+            dependencies: ["ChronetixCore", "ChronetixSystem", .product(name: "Yams", package: "Yams")]
         ),
 
         // MARK: - Executables

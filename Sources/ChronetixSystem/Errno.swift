@@ -32,6 +32,8 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let invalidArgument = Errno(rawValue: EINVAL)
     /// `ENAMETOOLONG`: a path does not fit (a Unix-domain socket path longer than 107 bytes).
     public static let nameTooLong = Errno(rawValue: ENAMETOOLONG)
+    /// `ELOOP`: a symbolic-link loop (or more links in a row than the kernel follows) in a path.
+    public static let symbolicLinkLoop = Errno(rawValue: ELOOP)
     /// `EPIPE`: the peer closed its end; nothing more can be written.
     public static let brokenPipe = Errno(rawValue: EPIPE)
     /// `ECONNRESET`: the peer closed the connection with data unread.
@@ -59,7 +61,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY",
         EEXIST: "EEXIST", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", EMFILE: "EMFILE",
         ENFILE: "ENFILE", ENOSPC: "ENOSPC", ENAMETOOLONG: "ENAMETOOLONG", ETIMEDOUT: "ETIMEDOUT",
-        EPIPE: "EPIPE", ECHILD: "ECHILD", E2BIG: "E2BIG", EOVERFLOW: "EOVERFLOW", ENOTEMPTY: "ENOTEMPTY",
+        EPIPE: "EPIPE", ECHILD: "ECHILD", E2BIG: "E2BIG", EOVERFLOW: "EOVERFLOW", ENOTEMPTY: "ENOTEMPTY", ELOOP: "ELOOP",
         ENOTSOCK: "ENOTSOCK", EMSGSIZE: "EMSGSIZE", EADDRINUSE: "EADDRINUSE", ECONNABORTED: "ECONNABORTED",
         ECONNRESET: "ECONNRESET", ENOTCONN: "ENOTCONN", ECONNREFUSED: "ECONNREFUSED",
     ]

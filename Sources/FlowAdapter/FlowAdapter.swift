@@ -1,5 +1,5 @@
 public import ChronetixCore
-import Foundation
+import ChronetixSystem
 
 /// Reads flow files (YAML or JSON) and compiles them into a ``CompiledFlow``.
 ///
@@ -83,28 +83,66 @@ public enum FlowAdapter {
         return Compilation(flow: compiled, warnings: diagnostics)
     }
 
-    /// Reads a file as UTF-8 text, refusing files over the size limit before reading them whole.
+    /// Reads a flow file as UTF-8 text: a regular file of at most the size limit (a FIFO, a device, a socket
+    /// or a directory is refused at once, never waited on).
+    /// - Throws: ``CompileError`` with code `.unreadable` when the file cannot be read, `.invalid` when it was
+    ///   read but is not UTF-8 (with the position and byte offset of the first bad byte).
     private static func read(_ path: String, limits: SourceLimits) throws(CompileError) -> String {
         func unreadable(_ message: String) -> CompileError {
             CompileError(code: .unreadable, diagnostics: [Diagnostic(.error, file: path, at: .start, message)])
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw unreadable("no such file")
-        }
-        guard !isDirectory.boolValue else { throw unreadable("is a directory, not a flow file") }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw unreadable("cannot be opened for reading") }
-        defer { try? handle.close() }  // read-only: a failed close loses nothing
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try handle.read(upToCount: limits.maxFileBytes + 1) ?? Data()
+            bytes = try RegularFile.read(path, maxBytes: limits.maxFileBytes)
         } catch {
-            throw unreadable("cannot be read: \(error.localizedDescription)")
+            switch error {
+            case .open(.noSuchFile): throw unreadable("no such file")
+            case .open(.symbolicLinkLoop):
+                throw unreadable("is a symbolic-link loop (or a chain of more links than the system follows)")
+            case .open(let errno): throw unreadable("cannot be opened for reading: \(errno)")
+            case .notRegular(.directory): throw unreadable("is a directory, not a flow file")
+            case .notRegular(.other): throw unreadable("is not a regular file; a flow file must be one")
+            case .notRegular(let kind): throw unreadable("is \(kind.rawValue), not a regular file; a flow file must be one")
+            case .tooLarge(let limit):
+                throw unreadable("is larger than \(limit) bytes; flow files are small, is this the right file?")
+            case .read(let errno): throw unreadable("cannot be read: \(errno)")
+            }
         }
-        guard data.count <= limits.maxFileBytes else {
-            throw unreadable("is larger than \(limits.maxFileBytes) bytes; flow files are small, is this the right file?")
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        let offset = firstInvalidUTF8(in: bytes)
+        let before = bytes[..<offset]
+        let lineStart = before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+        let position = SourcePosition(
+            line: 1 + before.count(where: { $0 == UInt8(ascii: "\n") }),
+            column: 1 + bytes[lineStart..<offset].count(where: { $0 & 0xC0 != 0x80 })  // scalars, as elsewhere
+        )
+        let byte = "0x" + String(bytes[offset], radix: 16, uppercase: true)
+        throw CompileError(
+            code: .invalid,
+            diagnostics: [
+                Diagnostic(
+                    .error,
+                    file: path,
+                    at: position,
+                    "the file is not UTF-8 text: byte \(byte) at offset \(offset) is not valid UTF-8",
+                    hint: "flow files are UTF-8; convert it, for example  iconv -f latin1 -t utf-8"
+                )
+            ]
+        )
+    }
+
+    /// The offset of the first byte that does not belong to valid UTF-8.
+    /// - Parameter bytes: The text's bytes.
+    /// - Returns: The offset; `bytes.count` when every byte belongs to valid UTF-8.
+    package static func firstInvalidUTF8(in bytes: [UInt8]) -> Int {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .emptyInput, .error: return offset
+            }
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw unreadable("is not UTF-8 text") }
-        return text
     }
 }

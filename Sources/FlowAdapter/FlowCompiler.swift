@@ -8,7 +8,7 @@ struct FlowCompiler {
     mutating func compile(_ flow: ParsedFlow) -> CompiledFlow? {
         let nodes = uniqueNodes(flow.nodes)
         let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        checkReferences(nodes, byID: byID)
+        checkReferences(nodes, byID: byID, rejectedIDs: flow.rejectedIDs)
         checkConnections(nodes)
         let readers = downstream(nodes, byID: byID)
         checkCycles(nodes, readers: readers)
@@ -16,11 +16,12 @@ struct FlowCompiler {
         // Types resolve wherever the graph is acyclic, so a cycle does not hide mismatches elsewhere.
         let outputTypes = resolveTypes(nodes, byID: byID, readers: readers)  // edge id -> type and schema version
         let consumers = consumersByEdge(nodes, byID: byID)
+        checkFanOut(nodes, consumers: consumers)
         for node in nodes {
             for output in node.outputs where (consumers["\(node.id)/\(output.name)"] ?? []).isEmpty {
                 log.warning(
                     output.position,
-                    "output '\(output.name)' of node '\(node.id)' is not used",
+                    "output \(Quote.quoted(output.name)) of node \(Quote.quoted(node.id)) is not used",
                     hint: "its frames are counted and dropped; connect it or send it to a 'discard' node"
                 )
             }
@@ -36,7 +37,7 @@ struct FlowCompiler {
         var unique: [ParsedNode] = []
         for node in nodes {
             if let first = firstPosition[node.id] {
-                log.error(node.idPosition, "duplicate node id '\(node.id)' (first defined at \(first))")
+                log.error(node.idPosition, "duplicate node id \(Quote.quoted(node.id)) (first defined at \(first))")
                 continue
             }
             firstPosition[node.id] = node.idPosition
@@ -45,15 +46,17 @@ struct FlowCompiler {
         return unique
     }
 
-    private mutating func checkReferences(_ nodes: [ParsedNode], byID: [String: ParsedNode]) {
+    /// Reports inputs that read a node or output that is not there; an input reading a node left out for an
+    /// invalid id is not reported again (the id's own error is the cause).
+    private mutating func checkReferences(_ nodes: [ParsedNode], byID: [String: ParsedNode], rejectedIDs: Set<String>) {
         for node in nodes {
             for input in node.inputs {
-                guard let from = input.from else { continue }
+                guard let from = input.from, !rejectedIDs.contains(from.node) else { continue }
                 guard let producer = byID[from.node] else {
                     log.error(
                         input.fromPosition,
-                        "input '\(input.port)' of node '\(node.id)' reads from node '\(from.node)', which is not in the flow",
-                        hint: Suggestions.closest(to: from.node, among: byID.keys.sorted()).map { "did you mean '\($0)'?" }
+                        "input \(Quote.quoted(input.port)) of node \(Quote.quoted(node.id)) reads from node \(Quote.quoted(from.node)), which is not in the flow",
+                        hint: Suggestions.closest(to: from.node, among: byID.keys.sorted()).map { "did you mean \(Quote.quoted($0))?" }
                     )
                     continue
                 }
@@ -61,8 +64,8 @@ struct FlowCompiler {
                     let names = producer.outputs.map(\.name)
                     log.error(
                         input.fromPosition,
-                        "node '\(producer.id)' (\(producer.kind?.name ?? "?")) has no output '\(from.port)'",
-                        hint: Suggestions.closest(to: from.port, among: names).map { "did you mean '\($0)'?" }
+                        "node \(Quote.quoted(producer.id)) (\(producer.kind?.name ?? "?")) has no output \(Quote.quoted(from.port))",
+                        hint: Suggestions.closest(to: from.port, among: names).map { "did you mean \(Quote.quoted($0))?" }
                             ?? (names.isEmpty ? "it has no outputs" : "its outputs: " + names.joined(separator: ", "))
                     )
                 }
@@ -75,14 +78,14 @@ struct FlowCompiler {
             guard let kind = node.kind else { continue }
             if kind.hasNamedInputs {
                 if kind.role == .fanIn, node.inputs.isEmpty {
-                    log.error(node.kindPosition, "\(kind.name) node '\(node.id)' needs at least one input")
+                    log.error(node.kindPosition, "\(kind.name) node \(Quote.quoted(node.id)) needs at least one input")
                 }
                 continue
             }
             for port in kind.inputs where !node.inputs.contains(where: { $0.port == port.name }) {
                 log.error(
                     node.kindPosition,
-                    "input '\(port.name)' of node '\(node.id)' (\(kind.name)) is not connected",
+                    "input \(Quote.quoted(port.name)) of node \(Quote.quoted(node.id)) (\(kind.name)) is not connected",
                     hint: "add  inputs: { \(port.name): NODE/OUTPUT }"
                 )
             }
@@ -147,8 +150,10 @@ struct FlowCompiler {
         }
     }
 
+    /// Reports a flow without a source; says nothing when a node was left out or has an unknown kind, since
+    /// that node may be the source.
     private mutating func checkSources(_ nodes: [ParsedNode], flow: ParsedFlow) {
-        guard !nodes.isEmpty, nodes.allSatisfy({ $0.kind != nil }) else { return }
+        guard !nodes.isEmpty, !flow.hasRejectedNodes, nodes.allSatisfy({ $0.kind != nil }) else { return }
         let hasSource = nodes.contains { node in
             node.kind?.role == .source || (node.kind?.role == .process && node.inputs.isEmpty && !node.outputs.isEmpty)
         }
@@ -194,7 +199,7 @@ struct FlowCompiler {
                 if !accepted.isWildcard, accepted != type {
                     log.error(
                         input.fromPosition,
-                        "content type mismatch: input '\(input.port)' of node '\(node.id)' (\(kind.name)) accepts "
+                        "content type mismatch: input \(Quote.quoted(input.port)) of node \(Quote.quoted(node.id)) (\(kind.name)) accepts "
                             + "\(accepted) but \(from) produces \(type)"
                     )
                     continue
@@ -202,7 +207,7 @@ struct FlowCompiler {
                 if let expected = input.schemaVersion, expected != version {
                     log.error(
                         input.fromPosition,
-                        "schema version mismatch: input '\(input.port)' of node '\(node.id)' expects \(accepted) "
+                        "schema version mismatch: input \(Quote.quoted(input.port)) of node \(Quote.quoted(node.id)) expects \(accepted) "
                             + "version \(expected) but \(from) produces version \(version)"
                     )
                     continue
@@ -213,8 +218,8 @@ struct FlowCompiler {
                 for other in inputTypes.dropFirst() where other.type != first.type || other.version != first.version {
                     log.error(
                         other.input.fromPosition,
-                        "merge node '\(node.id)' mixes content types: '\(first.input.port)' carries \(first.type) "
-                            + "but '\(other.input.port)' carries \(other.type)",
+                        "merge node \(Quote.quoted(node.id)) mixes content types: \(Quote.quoted(first.input.port)) carries \(first.type) "
+                            + "but \(Quote.quoted(other.input.port)) carries \(other.type)",
                         hint: "every input of a merge must carry the same content type"
                     )
                 }
@@ -235,6 +240,25 @@ struct FlowCompiler {
             }
         }
         return types
+    }
+
+    /// Reports every output read by more inputs than one ring serves, at the first input over the limit.
+    private mutating func checkFanOut(_ nodes: [ParsedNode], consumers: [String: [PortReference]]) {
+        for node in nodes {
+            for output in node.outputs {
+                let readers = consumers["\(node.id)/\(output.name)"] ?? []
+                guard readers.count > RingLimits.maxConsumers else { continue }
+                let first = readers[RingLimits.maxConsumers]
+                let position = nodes.first(where: { $0.id == first.node })?.inputs.first(where: { $0.port == first.port })?
+                    .fromPosition ?? output.position
+                log.error(
+                    position,
+                    "output \(Quote.quoted(output.name)) of node \(Quote.quoted(node.id)) is read by \(readers.count) inputs, "
+                        + "more than the \(RingLimits.maxConsumers) one output's shared-memory ring serves",
+                    hint: "let some of the readers read a copy: a 'delay' node with  delay: 0s  passes every frame on"
+                )
+            }
+        }
     }
 
     private func consumersByEdge(_ nodes: [ParsedNode], byID: [String: ParsedNode]) -> [String: [PortReference]] {

@@ -7,6 +7,11 @@ struct ParsedFlow {
     var defaults = FlowDefaults.builtIn
     var nodes: [ParsedNode] = []
     var nodesPosition = SourcePosition.start
+    /// Whether a node was left out because its own checks failed (not a map, no id, an invalid id): the graph
+    /// checks that need every node (is there a source?) then say nothing, the node's own error is the cause.
+    var hasRejectedNodes = false
+    /// The invalid ids of the nodes left out: inputs that read them are not reported again.
+    var rejectedIDs: Set<String> = []
 }
 
 struct ParsedInput {
@@ -60,8 +65,9 @@ struct FlowParser {
     static let outputKeys = ["name", "content_type", "schema_version", "queue"]
     static let inputKeys = ["from", "content_type", "schema_version"]
 
-    /// The smallest and largest queue a flow may ask for.
-    static let queueCapacityRange: ClosedRange<UInt64> = 1024...(4 << 30)
+    /// The smallest and largest queue a flow may ask for; the largest is the largest ring the runtime makes
+    /// (a queue is one ring, its capacity rounded up to a power of two of at least 4 KiB).
+    static let queueCapacityRange: ClosedRange<UInt64> = 1024...UInt64(RingLimits.maxDataCapacity)
 
     mutating func parse(_ root: SourceNode) -> ParsedFlow {
         var flow = ParsedFlow()
@@ -77,7 +83,7 @@ struct FlowParser {
                 } else {
                     log.error(
                         entry.value.position,
-                        "flow name '\(name)' must be 1 to 63 characters of a-z, 0-9 and '-'",
+                        "flow name \(Quote.quoted(name)) must be 1 to 63 characters of a-z, 0-9 and '-'",
                         hint: "it names shared-memory segments and bus topics"
                     )
                 }
@@ -105,7 +111,11 @@ struct FlowParser {
             if let items = entry.value.items {
                 if items.isEmpty { log.error(entry.value.position, "'nodes' is empty: a flow needs at least one node") }
                 for item in items {
-                    if let node = parseNode(item, defaults: flow.defaults) { flow.nodes.append(node) }
+                    if let node = parseNode(item, defaults: flow.defaults, rejectedIDs: &flow.rejectedIDs) {
+                        flow.nodes.append(node)
+                    } else {
+                        flow.hasRejectedNodes = true
+                    }
                 }
             } else {
                 log.error(entry.value.position, "'nodes' must be a list of nodes, found \(entry.value.kindDescription)")
@@ -141,7 +151,10 @@ struct FlowParser {
         return defaults
     }
 
-    private mutating func parseNode(_ node: SourceNode, defaults: FlowDefaults) -> ParsedNode? {
+    /// Reads one node; nil (after reporting why) when it has no valid id, whose text then goes into `rejectedIDs`.
+    private mutating func parseNode(_ node: SourceNode, defaults: FlowDefaults, rejectedIDs: inout Set<String>)
+        -> ParsedNode?
+    {
         guard node.entries != nil else {
             log.error(node.position, "a node must be a map with 'id' and 'kind', found \(node.kindDescription)")
             return nil
@@ -154,15 +167,18 @@ struct FlowParser {
                 if Self.isValidName(text, allowUnderscore: false) {
                     id = text
                 } else {
+                    rejectedIDs.insert(text)
                     log.error(
                         entry.value.position,
-                        "node id '\(text)' must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit",
+                        text.utf8.count > Self.maxNameBytes
+                            ? "node id \(Quote.quoted(text)) is too long: ids have at most \(Self.maxNameBytes) characters"
+                            : "node id \(Quote.quoted(text)) must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit",
                         hint: "ids name processes, rings and bus topics"
                     )
                 }
             }
         }
-        let label = id.map { "node '\($0)'" } ?? "this node"
+        let label = id.map { "node \(Quote.quoted($0))" } ?? "this node"
         checkKeys(node, allowed: Self.nodeKeys, in: label)
         var kind: NodeKindSpec?
         var kindPosition = node.position
@@ -173,9 +189,9 @@ struct FlowParser {
                 if kind == nil {
                     log.error(
                         entry.value.position,
-                        "unknown node kind '\(name)'",
+                        "unknown node kind \(Quote.quoted(name))",
                         hint: Suggestions.closest(to: name, among: NodeCatalogue.kinds.map(\.name)).map {
-                            "did you mean '\($0)'? (`chronetix nodes` lists every kind)"
+                            "did you mean \(Quote.quoted($0))? (`chronetix nodes` lists every kind)"
                         } ?? "`chronetix nodes` lists every kind"
                     )
                 }
@@ -238,7 +254,7 @@ struct FlowParser {
             if let previous = inputs.first(where: { $0.port == entry.key }) {
                 log.error(
                     entry.keyPosition,
-                    "input port '\(entry.key)' of \(label) is fed twice (first at \(previous.position))",
+                    "input port \(Quote.quoted(entry.key)) of \(label) is fed twice (first at \(previous.position))",
                     hint: "a port reads one edge; use a 'merge' node to combine several"
                 )
                 continue
@@ -251,14 +267,14 @@ struct FlowParser {
                 if !kind.hasNamedInputs, !kind.inputs.contains(where: { $0.name == entry.key }) {
                     log.error(
                         entry.keyPosition,
-                        "\(kind.name) has no input port '\(entry.key)'",
+                        "\(kind.name) has no input port \(Quote.quoted(entry.key))",
                         hint: Suggestions.hint(for: entry.key, among: kind.inputs.map(\.name))
                     )
                     continue
                 }
             }
             if kind?.hasNamedInputs == true, !Self.isValidPortName(entry.key) {
-                log.error(entry.keyPosition, "port name '\(entry.key)' must be a-z, 0-9, '_' and '-', starting with a letter")
+                log.error(entry.keyPosition, "port name \(Quote.quoted(entry.key)) must be a-z, 0-9, '_' and '-', starting with a letter")
                 continue
             }
             var input = ParsedInput(
@@ -269,8 +285,8 @@ struct FlowParser {
             )
             var referenceNode = entry.value
             if entry.value.entries != nil {
-                checkKeys(entry.value, allowed: Self.inputKeys, in: "input '\(entry.key)'")
-                guard let from = require("from", in: entry.value, context: "input '\(entry.key)'") else { continue }
+                checkKeys(entry.value, allowed: Self.inputKeys, in: "input \(Quote.quoted(entry.key))")
+                guard let from = require("from", in: entry.value, context: "input \(Quote.quoted(entry.key))") else { continue }
                 referenceNode = from.value
                 input.fromPosition = from.value.position
                 if let typeEntry = entry.value["content_type"] {
@@ -334,11 +350,11 @@ struct FlowParser {
                 continue
             }
             guard Self.isValidPortName(output.name) else {
-                log.error(output.position, "output name '\(output.name)' must be a-z, 0-9, '_' and '-', starting with a letter")
+                log.error(output.position, "output name \(Quote.quoted(output.name)) must be a-z, 0-9, '_' and '-', starting with a letter")
                 continue
             }
             if let previous = outputs.first(where: { $0.name == output.name }) {
-                log.error(output.position, "output '\(output.name)' of \(label) is listed twice (first at \(previous.position))")
+                log.error(output.position, "output \(Quote.quoted(output.name)) of \(label) is listed twice (first at \(previous.position))")
                 continue
             }
             if let kind {
@@ -350,14 +366,14 @@ struct FlowParser {
                     if output.contentType == nil {
                         log.error(
                             output.position,
-                            "output '\(output.name)' of process \(label) needs a content type",
+                            "output \(Quote.quoted(output.name)) of process \(label) needs a content type",
                             hint: "write it as  { name: \(output.name), content_type: bytes }  (f64, bytes, cbor or arrow)"
                         )
                     }
                 } else if !kind.outputs.contains(where: { $0.name == output.name }) {
                     log.error(
                         output.position,
-                        "\(kind.name) has no output '\(output.name)'",
+                        "\(kind.name) has no output \(Quote.quoted(output.name))",
                         hint: Suggestions.hint(for: output.name, among: kind.outputs.map(\.name))
                     )
                     continue
@@ -436,18 +452,18 @@ struct FlowParser {
         var seen = Set<String>()
         for item in given {
             if !seen.insert(item.key).inserted {
-                log.error(item.keyPosition, "config key '\(item.key)' is given twice")
+                log.error(item.keyPosition, "config key \(Quote.quoted(item.key)) is given twice")
             }
             if kind.configKey(item.key) == nil {
                 let hint: String
                 if let match = Suggestions.closest(to: item.key, among: kind.config.map(\.name)) {
-                    hint = "did you mean '\(match)'?"
+                    hint = "did you mean \(Quote.quoted(match))?"
                 } else if kind.config.isEmpty {
                     hint = "\(kind.name) takes no config"
                 } else {
                     hint = "\(kind.name) takes: " + kind.config.map(\.name).joined(separator: ", ")
                 }
-                log.error(item.keyPosition, "\(kind.name) has no config key '\(item.key)'", hint: hint)
+                log.error(item.keyPosition, "\(kind.name) has no config key \(Quote.quoted(item.key))", hint: hint)
             }
         }
         var values: [StructuredValue.Entry] = []
@@ -463,7 +479,7 @@ struct FlowParser {
             } else {
                 log.error(
                     entry?.keyPosition ?? node.position,
-                    "\(label) (\(kind.name)) needs config key '\(spec.name)' (\(spec.type.summary): \(spec.summary))"
+                    "\(label) (\(kind.name)) needs config key \(Quote.quoted(spec.name)) (\(spec.type.summary): \(spec.summary))"
                 )
             }
         }
@@ -471,7 +487,7 @@ struct FlowParser {
     }
 
     private mutating func configValue(_ node: SourceNode, spec: ConfigKeySpec, kind: NodeKindSpec) -> StructuredValue? {
-        let what = "config '\(spec.name)' of \(kind.name)"
+        let what = "config \(Quote.quoted(spec.name)) of \(kind.name)"
         switch spec.type {
         case .integer(let range):
             return integer(node, what: what, range: range).map { .integer($0) }
@@ -497,7 +513,7 @@ struct FlowParser {
                     node.position,
                     "\(what) must be true or false, found \(node.kindDescription)",
                     hint: node.text.map { ["yes", "no", "on", "off"].contains($0.lowercased()) } == true
-                        ? "YAML 1.2 reads '\(node.text ?? "")' as a string: write true or false" : nil
+                        ? "YAML 1.2 reads \(Quote.quoted(node.text ?? "")) as a string: write true or false" : nil
                 )
                 return nil
             }
@@ -505,8 +521,8 @@ struct FlowParser {
         case .choice(let words):
             guard let text = string(node, what: what) else { return nil }
             guard words.contains(text) else {
-                log.error(node.position, "\(what) must be one of \(words.joined(separator: ", ")), found '\(text)'",
-                    hint: Suggestions.closest(to: text, among: words).map { "did you mean '\($0)'?" })
+                log.error(node.position, "\(what) must be one of \(words.joined(separator: ", ")), found \(Quote.quoted(text))",
+                    hint: Suggestions.closest(to: text, among: words).map { "did you mean \(Quote.quoted($0))?" })
                 return nil
             }
             return .string(text)
@@ -536,7 +552,7 @@ struct FlowParser {
             }
             var pairs: [StructuredValue.Entry] = []
             for entry in entries {
-                guard let value = string(entry.value, what: "'\(entry.key)' in \(what)") else { return nil }
+                guard let value = string(entry.value, what: "\(Quote.quoted(entry.key)) in \(what)") else { return nil }
                 pairs.append(.init(entry.key, .string(value)))
             }
             return .map(pairs)
@@ -576,8 +592,8 @@ struct FlowParser {
         let words = T.allCases.map(\.rawValue)
         log.error(
             node.position,
-            "\(what) must be one of \(words.joined(separator: ", ")), found '\(text)'",
-            hint: Suggestions.closest(to: text, among: words).map { "did you mean '\($0)'?" }
+            "\(what) must be one of \(words.joined(separator: ", ")), found \(Quote.quoted(text))",
+            hint: Suggestions.closest(to: text, among: words).map { "did you mean \(Quote.quoted($0))?" }
         )
         return nil
     }
@@ -588,8 +604,8 @@ struct FlowParser {
         let words = QoSClass.allCases.map(\.name)
         log.error(
             node.position,
-            "'qos' must be one of \(words.joined(separator: ", ")), found '\(text)'",
-            hint: Suggestions.closest(to: text, among: words).map { "did you mean '\($0)'?" }
+            "'qos' must be one of \(words.joined(separator: ", ")), found \(Quote.quoted(text))",
+            hint: Suggestions.closest(to: text, among: words).map { "did you mean \(Quote.quoted($0))?" }
         )
         return nil
     }
@@ -600,7 +616,7 @@ struct FlowParser {
             log.error(
                 node.position,
                 "\(what) must be a duration like 50ms, found \(node.kindDescription)",
-                hint: node.plainText.map { "add a unit: \($0)ms, \($0)s, ... (ns, us, ms, s, m)" }
+                hint: node.plainText.map(Quote.shortened).map { "add a unit: \($0)ms, \($0)s, ... (ns, us, ms, s, m)" }
             )
             return nil
         }
@@ -613,7 +629,7 @@ struct FlowParser {
         }
         // Compiled documents hold signed 64-bit integers: refuse what would not fit there (about 292 years).
         guard nanoseconds <= UInt64(Int64.max) else {
-            log.error(node.position, "\(what): '\(text)' is too long (at most \(Int64.max)ns, about 292 years)")
+            log.error(node.position, "\(what): \(Quote.quoted(text)) is too long (at most \(Int64.max)ns, about 292 years)")
             return nil
         }
         return nanoseconds
@@ -651,8 +667,8 @@ struct FlowParser {
         guard let type = ContentType(name: text), names.contains(text) else {
             log.error(
                 node.position,
-                "'content_type' must be one of \(names.joined(separator: ", ")), found '\(text)'",
-                hint: Suggestions.closest(to: text, among: names).map { "did you mean '\($0)'?" }
+                "'content_type' must be one of \(names.joined(separator: ", ")), found \(Quote.quoted(text))",
+                hint: Suggestions.closest(to: text, among: names).map { "did you mean \(Quote.quoted($0))?" }
             )
             return nil
         }
@@ -667,7 +683,7 @@ struct FlowParser {
         guard let text = string(node, what: "an input") else { return nil }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            log.error(node.position, "input '\(text)' must name node/output", hint: "for example  source/samples")
+            log.error(node.position, "input \(Quote.quoted(text)) must name node/output", hint: "for example  source/samples")
             return nil
         }
         return PortReference(node: String(parts[0]), port: String(parts[1]))
@@ -676,11 +692,11 @@ struct FlowParser {
     static func describe(_ problem: Quantity.Problem, text: String, units: String) -> String {
         switch problem {
         case .empty: "is empty"
-        case .missingUnit(let number): "'\(text)' has no unit (write \(number) followed by one of \(units))"
-        case .unknownUnit(let unit): "unknown unit '\(unit)' in '\(text)' (units: \(units))"
-        case .malformedNumber: "'\(text)' is not a number followed by a unit (units: \(units))"
-        case .notWhole: "'\(text)' is not a whole number of the smallest unit"
-        case .tooLarge: "'\(text)' is too large"
+        case .missingUnit(let number): "\(Quote.quoted(text)) has no unit (write \(Quote.shortened(number)) followed by one of \(units))"
+        case .unknownUnit(let unit): "unknown unit \(Quote.quoted(unit)) in \(Quote.quoted(text)) (units: \(units))"
+        case .malformedNumber: "\(Quote.quoted(text)) is not a number followed by a unit (units: \(units))"
+        case .notWhole: "\(Quote.quoted(text)) is not a whole number of the smallest unit"
+        case .tooLarge: "\(Quote.quoted(text)) is too large"
         }
     }
 
@@ -708,14 +724,14 @@ struct FlowParser {
         var seen: [String: SourcePosition] = [:]
         for entry in entries {
             if let first = seen[entry.key] {
-                log.error(entry.keyPosition, "key '\(entry.key)' is given twice in \(context) (first at \(first))")
+                log.error(entry.keyPosition, "key \(Quote.quoted(entry.key)) is given twice in \(context) (first at \(first))")
             } else {
                 seen[entry.key] = entry.keyPosition
             }
             guard !allowed.contains(entry.key) else { continue }
             log.error(
                 entry.keyPosition,
-                "unknown key '\(entry.key)' in \(context)",
+                "unknown key \(Quote.quoted(entry.key)) in \(context)",
                 hint: Suggestions.hint(for: entry.key, among: allowed)
             )
         }
@@ -723,13 +739,16 @@ struct FlowParser {
 
     private mutating func require(_ key: String, in node: SourceNode, context: String) -> SourceEntry? {
         if let entry = node[key] { return entry }
-        log.error(node.position, "\(context) is missing the required key '\(key)'")
+        log.error(node.position, "\(context) is missing the required key \(Quote.quoted(key))")
         return nil
     }
 
+    /// The longest flow name, node id or port name.
+    static let maxNameBytes = 63
+
     static func isValidName(_ text: String, allowUnderscore: Bool) -> Bool {
         let utf8 = Array(text.utf8)
-        guard (1...63).contains(utf8.count) else { return false }
+        guard (1...maxNameBytes).contains(utf8.count) else { return false }
         func allowed(_ byte: UInt8) -> Bool {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
                 || byte == UInt8(ascii: "-") || (allowUnderscore && byte == UInt8(ascii: "_"))

@@ -105,7 +105,7 @@ package struct JSONSourceParser {
             let key = try parseString()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
-                throw failure("expected ':' after key \"\(key)\", found \(describeCurrent())")
+                throw failure("expected ':' after key \(Quote.quoted(key, mark: "\"")), found \(describeCurrent())")
             }
             index += 1
             skipWhitespace()
@@ -247,12 +247,12 @@ package struct JSONSourceParser {
         let text = String(decoding: bytes[begin..<index], as: UTF8.self)
         if isInteger {
             guard let number = Int64(text) else {
-                throw SyntaxError(position: start, message: "integer \(text) does not fit in 64 bits")
+                throw SyntaxError(position: start, message: "integer \(Quote.shortened(text)) does not fit in 64 bits")
             }
             return SourceNode(.integer(number), at: start)
         }
         guard let number = Double(text), number.isFinite else {
-            throw SyntaxError(position: start, message: "number \(text) is out of range")
+            throw SyntaxError(position: start, message: "number \(Quote.shortened(text)) is out of range")
         }
         return SourceNode(.double(number), at: start)
     }

@@ -3,9 +3,12 @@ package enum Suggestions {
     /// The candidate closest to `word` by edit distance, when it is close enough to be a likely typo.
     package static func closest(to word: String, among candidates: some Sequence<String>) -> String? {
         let limit = word.count <= 3 ? 1 : max(2, word.count / 3)  // short words: only one edit away
+        let letters = Array(word.lowercased())
         var best: (candidate: String, distance: Int)?
         for candidate in candidates {
-            let distance = editDistance(Array(word.lowercased()), Array(candidate.lowercased()))
+            // The distance is at least the difference in length: a hostile 100 KB word is compared with nothing.
+            guard abs(candidate.count - letters.count) <= limit else { continue }
+            let distance = editDistance(letters, Array(candidate.lowercased()))
             if distance <= limit, distance < (best?.distance ?? .max) { best = (candidate, distance) }
         }
         return best?.candidate
@@ -13,7 +16,7 @@ package enum Suggestions {
 
     /// A hint naming the closest candidate, or listing them all when few and none is close.
     package static func hint(for word: String, among candidates: [String], listUpTo listLimit: Int = 8) -> String? {
-        if let match = closest(to: word, among: candidates) { return "did you mean '\(match)'?" }
+        if let match = closest(to: word, among: candidates) { return "did you mean \(Quote.quoted(match))?" }
         guard !candidates.isEmpty, candidates.count <= listLimit else { return nil }
         return "expected one of: " + candidates.joined(separator: ", ")
     }

@@ -104,18 +104,18 @@ package enum YAMLSourceLoader {
         case "true", "True", "TRUE": return SourceNode(.bool(true), at: at, plainText: text)
         case "false", "False", "FALSE": return SourceNode(.bool(false), at: at, plainText: text)
         case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN":
-            throw LoadError(position: at, message: "'\(text)' is not a finite number", hint: nil)
+            throw LoadError(position: at, message: "\(Quote.quoted(text)) is not a finite number", hint: nil)
         default: break
         }
         if let number = integer(text) {
             guard let value = number else {
-                throw LoadError(position: at, message: "integer \(text) does not fit in 64 bits", hint: nil)
+                throw LoadError(position: at, message: "integer \(Quote.shortened(text)) does not fit in 64 bits", hint: nil)
             }
             return SourceNode(.integer(value), at: at, plainText: text)
         }
         if isFloat(text) {
             guard let value = Double(text), value.isFinite else {
-                throw LoadError(position: at, message: "number \(text) is out of range", hint: nil)
+                throw LoadError(position: at, message: "number \(Quote.shortened(text)) is out of range", hint: nil)
             }
             return SourceNode(.double(value), at: at, plainText: text)
         }
@@ -281,7 +281,7 @@ package enum YAMLSourceLoader {
             let contextText = context.map { " (\($0.text) at \($0.mark))" } ?? ""
             return LoadError(position: position(mark), message: "YAML syntax: \(problem)\(contextText)", hint: nil)
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let names = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            let names = duplicates.map { "\(Quote.quoted($0))" }.joined(separator: ", ")
             return LoadError(
                 position: position(context.mark),
                 message: "key \(names) appears more than once in the same map",

@@ -52,9 +52,9 @@ public struct RingConfiguration: Hashable, Sendable {
     /// - Returns: A capacity for ``dataCapacity``.
     public static func capacity(forFrames frames: Int, ofPayload payload: Int, frameAlignment: Int = 8) -> Int {
         let slot = RingIndex.slotSize(payloadLength: UInt64(payload), alignment: UInt64(frameAlignment))
-        var capacity = 4096
+        var capacity = RingLimits.minDataCapacity
         // The extra slot leaves room for the pad at the end of the data area.
-        while capacity < Int(slot) * (frames + 1) && capacity < 1 << 30 { capacity <<= 1 }
+        while capacity < Int(slot) * (frames + 1) && capacity < RingLimits.maxDataCapacity { capacity <<= 1 }
         return capacity
     }
 
@@ -69,11 +69,13 @@ public struct RingConfiguration: Hashable, Sendable {
 
     /// Checks every field and returns the first problem, described for a person.
     public func validationFailure() -> String? {
-        if dataCapacity < 4096 || dataCapacity > 1 << 30 || dataCapacity & (dataCapacity - 1) != 0 {
+        if dataCapacity < RingLimits.minDataCapacity || dataCapacity > RingLimits.maxDataCapacity
+            || dataCapacity & (dataCapacity - 1) != 0
+        {
             return "data capacity \(dataCapacity) is not a power of two between 4 KiB and 1 GiB"
         }
-        if !(1...RingLayout.maxConsumers).contains(consumerCount) {
-            return "consumer count \(consumerCount) is not between 1 and \(RingLayout.maxConsumers)"
+        if !(1...RingLimits.maxConsumers).contains(consumerCount) {
+            return "consumer count \(consumerCount) is not between 1 and \(RingLimits.maxConsumers)"
         }
         if ![8, 16, 32, 64].contains(frameAlignment) {
             return "frame alignment \(frameAlignment) is not 8, 16, 32 or 64"

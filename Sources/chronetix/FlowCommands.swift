@@ -4,11 +4,16 @@ import ChronetixCore
 import FlowAdapter
 import Foundation
 
-/// Exit codes shared by the commands that read flow files (sysexits.h: EX_DATAERR, EX_NOINPUT, EX_CANTCREAT).
+/// Exit codes shared by the commands that read flow files (sysexits.h: EX_DATAERR, EX_NOINPUT, EX_CANTCREAT):
+/// 65 invalid flow, 66 unreadable flow file, 73 an output file (`-o`, `--summary-json`, `--events-file`) that
+/// cannot be written, found before the command starts its work.
 enum FlowExit {
     static let invalid = ExitCode(65)
     static let unreadable = ExitCode(66)
     static let cannotWrite = ExitCode(73)
+
+    /// What a shell completes for a flow-file argument.
+    static let flowFileCompletion = CompletionKind.file(extensions: ["yaml", "yml", "json"])
 
     /// Compiles `path`, printing every diagnostic to stderr; the one place a CompileError becomes an exit code.
     static func compile(_ path: String) throws(ExitCode) -> FlowAdapter.Compilation {
@@ -26,10 +31,10 @@ enum FlowExit {
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Checks a flow file and reports every problem in it.",
-        discussion: "Exit status: 0 valid (warnings may be printed), 65 invalid, 66 unreadable."
+        discussion: "Exit status: 0 valid (warnings may be printed), 64 usage error, 65 invalid, 66 unreadable."
     )
 
-    @Argument(help: "The flow file (.yaml, .yml or .json).")
+    @Argument(help: "The flow file (.yaml, .yml or .json).", completion: FlowExit.flowFileCompletion)
     var file: String
 
     func run() throws {
@@ -57,16 +62,17 @@ struct Compile: ParsableCommand {
         case json, cbor
     }
 
-    @Argument(help: "The flow file (.yaml, .yml or .json).")
+    @Argument(help: "The flow file (.yaml, .yml or .json).", completion: FlowExit.flowFileCompletion)
     var file: String
 
     @Option(help: "The output format.")
     var format: Format = .json
 
-    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.", completion: .file())
     var output: String?
 
     func run() throws {
+        try OutputPath.check([("-o", output)], command: "chronetix compile")
         let compilation = try FlowExit.compile(file)
         let tree: StructuredValue
         do {
@@ -87,10 +93,13 @@ struct Compile: ParsableCommand {
 struct Graph: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draws a flow: nodes, ports, and edges with their content type and queue policy.",
-        discussion: "Render dot with `dot -Tsvg`; Mermaid renders in Markdown. Exit status as for validate."
+        discussion: """
+            Render dot with `dot -Tsvg` (graphviz); Mermaid renders in Markdown. Exit status as for validate; 73 \
+            when the output cannot be written.
+            """
     )
 
-    @Argument(help: "The flow file (.yaml, .yml or .json).")
+    @Argument(help: "The flow file (.yaml, .yml or .json).", completion: FlowExit.flowFileCompletion)
     var file: String
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -100,10 +109,11 @@ struct Graph: ParsableCommand {
     @Option(help: "The picture's syntax: dot or mermaid.")
     var format: Format = .dot
 
-    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.", completion: .file())
     var output: String?
 
     func run() throws {
+        try OutputPath.check([("-o", output)], command: "chronetix graph")
         let compilation = try FlowExit.compile(file)
         try OutputFile.write(Array(FlowGraph.render(compilation.flow, as: format == .dot ? .dot : .mermaid).utf8), to: output)
     }
@@ -119,7 +129,7 @@ enum OutputFile {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            StandardError.print("error: cannot write \(path): \(error.localizedDescription)")
+            StandardError.print("error: cannot write \(path): \(OutputPath.reason(error))")
             throw FlowExit.cannotWrite
         }
     }

@@ -57,7 +57,9 @@ struct GC: ParsableCommand {
             }
         }
         let verb = dryRun ? "would remove" : "removed"
-        print("\(verb) \(stale.count - failures) stale segment(s); left \(live) live and \(unrecognized) unrecognised")
+        print(
+            "\(verb) \(Self.counted(stale.count - failures, "stale segment")); left \(live) live and \(unrecognized) unrecognised"
+        )
         failures += try collectRunDirectories()
         if failures > 0 { throw ExitCode(1) }
     }
@@ -96,8 +98,13 @@ struct GC: ParsableCommand {
                 }
             }
         }
-        print("\(dryRun ? "would remove" : "removed") \(stale.count - failures) stale run directorie(s)")
+        print("\(dryRun ? "would remove" : "removed") \(Self.counted(stale.count - failures, "stale run directory", plural: "stale run directories"))")
         return failures
+    }
+
+    /// `1 stale segment`, `0 stale segments`: a count with its noun in the number it takes.
+    static func counted(_ count: Int, _ singular: String, plural: String? = nil) -> String {
+        "\(count) \(count == 1 ? singular : plural ?? singular + "s")"
     }
 
     static func reason(_ finding: StaleSegments.Finding) -> String {

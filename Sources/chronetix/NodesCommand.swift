@@ -7,13 +7,17 @@ struct Nodes: ParsableCommand {
         abstract: "Lists the node kinds of the standard library: ports, content types and config keys."
     )
 
-    @Argument(help: "Show only these kinds.")
+    @Argument(help: "Show only these kinds.", completion: .list(NodeCatalogue.kinds.map(\.name)))
     var kinds: [String] = []
 
     func run() throws {
+        let names = NodeCatalogue.kinds.map(\.name)
         for name in kinds where NodeCatalogue.kind(name) == nil {
-            let hint = Suggestions.closest(to: name, among: NodeCatalogue.kinds.map(\.name)).map { " (did you mean '\($0)'?)" }
-            throw ValidationError("unknown node kind '\(name)'\(hint ?? "")")
+            // Said here rather than as a ValidationError, whose usage text would be the top-level command's.
+            let hint = Suggestions.closest(to: name, among: names).map { " (did you mean \(Quote.quoted($0))?)" }
+            StandardError.print("chronetix nodes: unknown node kind \(Quote.quoted(name))\(hint ?? "")")
+            StandardError.print("the kinds: \(names.joined(separator: ", "))")
+            throw ExitCode.validationFailure
         }
         let selected = kinds.isEmpty ? NodeCatalogue.kinds : NodeCatalogue.kinds.filter { kinds.contains($0.name) }
         var blocks: [String] = []

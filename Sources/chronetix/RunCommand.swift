@@ -29,12 +29,15 @@ struct Run: ParsableCommand {
             --attach NODE,… starts those nodes' workers by hand: the command to run is printed for each, and the \
             flow starts once they are ready.
 
-            Exit status: 0 completed; 1 a node failed (the flow was stopped); 65 invalid flow (as validate); \
-            66 unreadable flow file; 130 interrupted. docs/running.md describes the summary.
+            Exit status: 0 completed; 1 a node failed (the flow was stopped), or the run could not be set up \
+            (rings, bus, a worker that cannot be started); 64 usage error (bad options, an --attach node not \
+            in the flow); 65 invalid flow (as validate); 66 unreadable flow file; 69 no worker executable; \
+            73 a --summary-json or --events-file path that cannot be written (checked before the run starts); \
+            130 interrupted (Ctrl-C, SIGTERM). docs/running.md describes the summary.
             """
     )
 
-    @Argument(help: "The flow file (.yaml, .yml or .json).")
+    @Argument(help: "The flow file (.yaml, .yml or .json).", completion: FlowExit.flowFileCompletion)
     var file: String
 
     @Option(help: "Nodes whose workers are started by hand, comma-separated.")
@@ -43,7 +46,7 @@ struct Run: ParsableCommand {
     @Option(help: "Seconds to wait for the workers attached by hand (default: no limit).")
     var attachTimeout: Double?
 
-    @Option(help: "The chronetix-worker executable (default: the one beside chronetix).")
+    @Option(help: "The chronetix-worker executable (default: the one beside chronetix).", completion: .file())
     var worker: String?
 
     @Option(help: "Seconds the frames in flight get to reach the sinks after a stop (Ctrl-C, SIGTERM, a failed node) before the nodes still running are cut.")
@@ -55,10 +58,10 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the run's events (nodes started, ready, failed, completed, exited; the flow started, stopping, completed) as they happen.")
     var events = false
 
-    @Option(help: "Write the run's events to this file as JSON lines.")
+    @Option(help: "Write the run's events to this file as JSON lines.", completion: .file())
     var eventsFile: String?
 
-    @Option(help: "Write the summary as JSON to this file.")
+    @Option(help: "Write the summary as JSON to this file.", completion: .file())
     var summaryJSON: String?
 
     @Flag(help: "Print no progress and no summary: only errors (on stderr); the exit status tells how the run ended.")
@@ -78,6 +81,8 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let start = Clock.monotonicNanoseconds()
+        // The files the run will write are checked first: a run must not end in "cannot write".
+        try OutputPath.check([("--summary-json", summaryJSON), ("--events-file", eventsFile)], command: "chronetix run")
         let compilation = try FlowExit.compile(file)
         let flow = compilation.flow
         let attachList = attach.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? []
@@ -161,7 +166,7 @@ struct Run: ParsableCommand {
             do {
                 try summary.json().write(to: URL(fileURLWithPath: summaryJSON))
             } catch {
-                StandardError.print("chronetix run: cannot write the summary to \(summaryJSON): \(error)")
+                StandardError.print("chronetix run: cannot write the summary to \(summaryJSON): \(OutputPath.reason(error))")
                 throw FlowExit.cannotWrite
             }
         }

@@ -57,6 +57,25 @@ import Testing
         #expect(directory.status == 66)
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func aFIFOIsRefusedAtOnceAndTextThatIsNotUTF8IsInvalid() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-cli-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }  // best effort: it is in the temporary directory
+        let fifo = directory + "/flow.yaml"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for command in ["validate", "compile", "graph", "run"] {
+            let result = try CommandRunner.run([command, fifo])
+            #expect(result.status == 66, "\(command): \(result.standardError)")
+            #expect(result.standardError.hasPrefix("\(fifo):1:1: error: is a named pipe (FIFO), not a regular file"), "\(command)")
+        }
+        let latin1 = directory + "/latin1.yaml"
+        try Data(Array("flow: f\nnodes:\n  - { id: s, kind: sine, description: caf".utf8) + [0xE9, 0x0A]).write(to: URL(fileURLWithPath: latin1))
+        let invalid = try CommandRunner.run(["validate", latin1])
+        #expect(invalid.status == 65)
+        #expect(invalid.standardError.hasPrefix("\(latin1):3:42: error: the file is not UTF-8 text: byte 0xE9 at offset 56"))
+    }
+
     @Test func compileWritesJSONAndCBORThatAgreeAcrossSyntaxes() throws {
         let yaml = try CommandRunner.run(["compile", "examples/sensor-chain.yaml"])
         let json = try CommandRunner.run(["compile", "examples/sensor-chain.json"])
@@ -109,6 +128,110 @@ import Testing
         let unknown = try CommandRunner.run(["nodes", "scael"])
         #expect(unknown.status != 0)
         #expect(unknown.standardError.contains("unknown node kind 'scael' (did you mean 'scale'?)"))
+    }
+
+    @Test func nodesWithAnUnknownKindSaysSoWithTheKindsNotTheTopLevelUsage() throws {
+        let result = try CommandRunner.run(["nodes", "sinus"])
+        #expect(result.status == 64)
+        #expect(result.output.isEmpty)
+        #expect(result.standardError.hasPrefix("chronetix nodes: unknown node kind 'sinus' (did you mean 'sine'?)\n"))
+        #expect(result.standardError.contains("the kinds: sine, random, counter, file-reader,"))
+        #expect(!result.standardError.contains("Usage:"))
+    }
+
+    /// The generated bash completion offers flow files to the commands that read them, and kinds to `nodes`.
+    @Test func bashCompletionOffersFlowFilesAndKinds() throws {
+        let result = try CommandRunner.run(["--generate-completion-script", "bash"])
+        #expect(result.status == 0)
+        func body(of command: String) -> String {
+            guard let start = result.output.range(of: "\n_chronetix_\(command)() {\n") else { return "" }
+            let rest = result.output[start.upperBound...]
+            return String(rest[..<(rest.range(of: "\n}\n")?.lowerBound ?? rest.endIndex)])
+        }
+        for command in ["run", "validate", "compile", "graph"] {
+            #expect(body(of: command).contains("-fX '!*.@(yaml|yml|json)'"), "\(command)")
+        }
+        for option in ["--summary-json", "--events-file"] {
+            #expect(body(of: "run").contains("'\(option)')\n        __chronetix_add_completions -f\n"), "\(option)")
+        }
+        #expect(body(of: "compile").contains("__chronetix_add_completions -f\n"))  // -o
+        #expect(body(of: "nodes").contains("'sine'$'\\n''random'"))
+    }
+
+    /// Output files that cannot be written are found before any work, said plainly, exit 73.
+    @Test(arguments: [
+        (["run", "examples/sensor-chain.yaml", "--summary-json", "/nonexistent/dir/summary.json"],
+            "chronetix run: cannot write --summary-json /nonexistent/dir/summary.json: there is no directory /nonexistent/dir"),
+        (["run", "examples/sensor-chain.yaml", "--events-file", "/tmp"], "chronetix run: cannot write --events-file /tmp: it is a directory"),
+        (["run", "examples/sensor-chain.yaml", "--summary-json", "examples/sensor-chain.yaml/x.json"],
+            "chronetix run: cannot write --summary-json examples/sensor-chain.yaml/x.json: examples/sensor-chain.yaml is not a directory"),
+        (["compile", "examples/sensor-chain.yaml", "-o", "/tmp"], "chronetix compile: cannot write -o /tmp: it is a directory"),
+        (["graph", "examples/sensor-chain.yaml", "-o", "/nonexistent/g.dot"],
+            "chronetix graph: cannot write -o /nonexistent/g.dot: there is no directory /nonexistent"),
+    ])
+    func unwritableOutputsAreRefusedBeforeTheWork(arguments: [String], message: String) throws {
+        let result = try CommandRunner.run(arguments)
+        #expect(result.status == 73)
+        #expect(result.output.isEmpty)  // no summary, no compiled flow: nothing ran
+        #expect(result.standardError == message + "\n")
+    }
+
+    @Test func runHelpListsEveryExitStatus() throws {
+        let result = try CommandRunner.run(["run", "--help"])
+        #expect(result.status == 0)
+        let text = result.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for status in ["0 completed", "1 a node failed", "64 usage error", "65 invalid flow", "66 unreadable flow file",
+            "69 no worker executable", "73 a --summary-json or --events-file path that cannot be written", "130 interrupted"]
+        {
+            #expect(text.contains(status), "\(status)")
+        }
+    }
+
+    @Test func gcCountsInWords() throws {
+        let result = try CommandRunner.run(["gc", "--dry-run"])
+        #expect(result.status == 0)
+        #expect(!result.output.contains("(s)"))
+        #expect(!result.output.contains("directorie("))
+        let lines = result.output.split(separator: "\n").filter { $0.hasPrefix("would remove ") && !$0.contains(":") }
+        #expect(lines.count == 2, "\(result.output)")
+        for line in lines {
+            let count = Int(line.split(separator: " ")[2]) ?? -1
+            #expect(line.contains(count == 1 ? "stale segment;" : "stale segments;") || line.hasSuffix(count == 1 ? "stale run directory" : "stale run directories"), "\(line)")
+        }
+    }
+
+    /// `graph | dot -Tsvg` draws the example (when graphviz is installed; scripts/setup.sh installs it).
+    @Test func graphOutputIsReadByGraphviz() throws {
+        guard let dot = ["/usr/bin/dot", "/usr/local/bin/dot"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            return  // no graphviz here: nothing to check against
+        }
+        let graph = try CommandRunner.run(["graph", "examples/sensor-chain.yaml"])
+        #expect(graph.status == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: dot)
+        process.arguments = ["-Tsvg"]
+        let input = Pipe()
+        let output = Pipe()
+        let error = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        nonisolated(unsafe) var svg = Data()  // written by the block below, read after group.wait()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            svg = output.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        input.fileHandleForWriting.write(graph.standardOutput)
+        try input.fileHandleForWriting.close()
+        let warnings = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        group.wait()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(warnings)")
+        #expect(warnings.isEmpty, "\(warnings)")
+        #expect(String(decoding: svg, as: UTF8.self).contains("<svg"))
     }
 
     @Test func badArgumentsAreUsageErrorsNotCrashes() throws {

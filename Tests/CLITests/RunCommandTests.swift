@@ -45,12 +45,18 @@ struct RunCommandTests {
     }
 
     @Test func bytesPipelineExampleCountsWhatTheLatestPolicyDrops() throws {
-        defer { try? FileManager.default.removeItem(atPath: "/tmp/chronetix-bytes.bin") }
-        let run = try FlowRunResult.run(["examples/bytes-pipeline.yaml"], flow: "bytes-pipeline")
+        // The example writes its archive in the working directory: a fresh one, removed afterwards.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-bytes-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: directory) }  // best effort: it is in the temporary directory
+        let example = CommandRunner.repositoryRoot.appendingPathComponent("examples/bytes-pipeline.yaml").path
+        let run = try FlowRunResult.run([example], flow: "bytes-pipeline", workingDirectory: directory)
         #expect(run.status == 0, "\(run.standardError)")
+        // counter/out blocks: its readers get every frame, however loaded the machine.
+        #expect(run.edge("counter/out->archive/in")["drops"] as? Int == 0)
         #expect(run.node("drain")["frames_in"] as? Int == 20000)
         #expect(run.node("archive")["frames_in"] as? Int == 20000)
-        let written = try FileManager.default.attributesOfItem(atPath: "/tmp/chronetix-bytes.bin")[.size] as? Int
+        let written = try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("bytes-pipeline.bin").path)[.size] as? Int
         #expect(written == 20000 * 64)
         // `latest` keeps only the newest frame for a reader that falls behind: every frame is either
         // received or counted as dropped.

@@ -19,8 +19,11 @@ struct FlowRunResult {
 
     /// Runs `chronetix run ARGUMENTS --summary-json …` to its end and checks that nothing of flow `flow`
     /// is left behind.
-    static func run(_ arguments: [String], flow: String, expectSummary: Bool = true) throws -> FlowRunResult {
-        let coordinator = try RunningCoordinator(arguments: arguments, flow: flow)
+    /// - Parameter workingDirectory: Where the coordinator runs (default: the repository's root).
+    static func run(_ arguments: [String], flow: String, expectSummary: Bool = true, workingDirectory: URL? = nil)
+        throws -> FlowRunResult
+    {
+        let coordinator = try RunningCoordinator(arguments: arguments, flow: flow, workingDirectory: workingDirectory)
         return try coordinator.finish(expectSummary: expectSummary)
     }
 }
@@ -40,14 +43,16 @@ final class RunningCoordinator: @unchecked Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
-    /// - Parameter closedOutput: Give the coordinator a standard output whose reader is gone from the start
-    ///   (a pipe whose reading end is closed), as `chronetix run … | head` after `head` exited.
-    init(arguments: [String], flow: String, closedOutput: Bool = false) throws {
+    /// - Parameters:
+    ///   - workingDirectory: Where it runs; the repository's root by default.
+    ///   - closedOutput: Give the coordinator a standard output whose reader is gone from the start (a pipe
+    ///     whose reading end is closed), as `chronetix run … | head` after `head` exited.
+    init(arguments: [String], flow: String, workingDirectory: URL? = nil, closedOutput: Bool = false) throws {
         self.flow = flow
         summaryPath = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-summary-\(UUID()).json").path
         process.executableURL = CommandRunner.binaryDirectory.appendingPathComponent("chronetix")
         process.arguments = ["run"] + arguments + ["--summary-json", summaryPath]
-        process.currentDirectoryURL = CommandRunner.repositoryRoot
+        process.currentDirectoryURL = workingDirectory ?? CommandRunner.repositoryRoot
         process.standardOutput = output
         process.standardError = error
         process.standardInput = FileHandle.nullDevice

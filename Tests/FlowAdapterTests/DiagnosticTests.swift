@@ -1,5 +1,6 @@
 import ChronetixCore
 import FlowAdapter
+import Foundation
 import Testing
 
 /// One flow with one class of error: where it must be reported and what the message must say.
@@ -86,8 +87,17 @@ private let prelude = "flow: f\nnodes:\n"
             "flow: f\ndefaults: { deadline: 50 }\nnodes:\n  - { id: s, kind: sine }\n"),
         BadFlow("bad size", "2:32: error: 'capacity': unknown unit 'MB' in '1MB'",
             "flow: f\ndefaults: { queue: { capacity: 1MB } }\nnodes:\n  - { id: s, kind: sine }\n"),
-        BadFlow("size out of range", "2:32: error: 'capacity' must be between 1KiB and 4GiB, found 8GiB",
+        BadFlow("size out of range", "2:32: error: 'capacity' must be between 1KiB and 1GiB, found 8GiB",
             "flow: f\ndefaults: { queue: { capacity: 8GiB } }\nnodes:\n  - { id: s, kind: sine }\n"),
+        // The largest ring the runtime makes is 1 GiB: a larger queue would be cut down at run time.
+        BadFlow("queue larger than a ring", "3:45: error: 'capacity' must be between 1KiB and 1GiB, found 1073741825B",
+            prelude + "  - { id: s, kind: sine, queue: { capacity: 1073741825 } }\n"),
+        // One ring serves at most 16 readers: the 17th is where the error is.
+        BadFlow("fan-out above a ring's readers",
+            "20:45: error: output 'samples' of node 's' is read by 20 inputs, more than the 16 one output's shared-memory ring serves",
+            hint: "let some of the readers read a copy: a 'delay' node with  delay: 0s  passes every frame on",
+            prelude + "  - { id: s, kind: sine }\n"
+                + (1...20).map { "  - { id: d\($0 + 10), kind: discard, inputs: { in: s/samples } }\n" }.joined()),
         BadFlow("unknown on_late on a node", "3:35: error: 'on_late' must be one of process, drop, found 'dorp'",
             hint: "did you mean 'drop'?", prelude + "  - { id: s, kind: sine, on_late: dorp }\n"),
         BadFlow("unknown on_late in defaults", "2:22: error: 'on_late' must be one of process, drop, found 'skip'",
@@ -194,6 +204,140 @@ private let prelude = "flow: f\nnodes:\n"
         }
         #expect(error.code == .unreadable)
         #expect(error.diagnostics.first?.message == "the flow file is larger than 64 bytes")
+    }
+
+    /// A node that fails its own checks is reported once, not again by the graph checks it drops out of.
+    @Test(arguments: [
+        ("  - { id: \(String(repeating: "a", count: 70)), kind: sine }\n", "3:11: node id 'aaaa"),
+        ("  - { id: Source, kind: sine }\n", "3:11: node id 'Source' must be 1 to 63 characters"),
+        ("  - { kind: sine }\n", "3:5: this node is missing the required key 'id'"),
+        ("  - sine\n", "3:5: a node must be a map"),
+    ])
+    func aBadNodeIsReportedOnceNotItsCascade(node: String, expected: String) throws {
+        let bad = node.contains("id: ") ? String(node.split(separator: " ")[3].dropLast()) : "x"
+        let text = prelude + node + "  - { id: d, kind: discard, inputs: { in: \(bad)/samples } }\n"
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(text: text, fileName: "f.yaml") }
+        let errors = error.diagnostics.filter { $0.severity == .error }.map { "\($0.position): \($0.message)" }
+        #expect(errors.count == 1 + (bad == "x" ? 1 : 0), "\(errors)")  // a read of an unnamed node is still unknown
+        #expect(errors.first?.hasPrefix(expected) == true, "\(errors)")
+        #expect(!errors.contains { $0.contains("no source") }, "\(errors)")
+    }
+
+    @Test func aTooLongIDSaysItsLength() throws {
+        let text = prelude + "  - { id: \(String(repeating: "a", count: 70)), kind: sine }\n"
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(text: text, fileName: "f.yaml") }
+        #expect(error.diagnostics.map(\.message) == [
+            "node id '\(String(repeating: "a", count: 40))…' (70 characters) is too long: ids have at most 63 characters"
+        ])
+    }
+
+    @Test func longValuesAreQuotedShortened() {
+        let long = String(repeating: "a", count: 100_000)
+        #expect(Quote.quoted(long) == "'" + String(repeating: "a", count: 40) + "…' (100000 characters)")
+        #expect(Quote.quoted("sine") == "'sine'")
+        #expect(Quote.shortened(String(repeating: "9", count: 41)) == String(repeating: "9", count: 40) + "… (41 characters)")
+    }
+
+    static let hugeValues: [BadFlow] = {
+        let id = String(repeating: "a", count: 100_000)
+        let digits = String(repeating: "9", count: 500_000)
+        return [
+            BadFlow("100 KB node id", "node id 'aaaa", prelude + "  - { id: \(id), kind: sine }\n"),
+            BadFlow("100 KB kind", "unknown node kind 'aaaa", prelude + "  - { id: s, kind: \(id) }\n"),
+            // YAML allows no implicit key over 1024 characters: long keys come in JSON.
+            BadFlow("100 KB key", "unknown key 'aaaa", file: "flow.json",
+                #"{"flow": "f", "nodes": [{"id": "s", "kind": "sine", "\#(id)": 1}]}"#),
+            BadFlow("100 KB config key", "sine has no config key 'aaaa", file: "flow.json",
+                #"{"flow": "f", "nodes": [{"id": "s", "kind": "sine", "config": {"\#(id)": 1}}]}"#),
+            BadFlow("100 KB reference", "reads from node 'aaaa",
+                prelude + "  - { id: s, kind: sine }\n  - { id: d, kind: discard, inputs: { in: \(id)/samples } }\n"),
+            BadFlow("100 KB port", "has no output 'aaaa",
+                prelude + "  - { id: s, kind: sine }\n  - { id: d, kind: discard, inputs: { in: s/\(id) } }\n"),
+            BadFlow("100 KB choice", "'qos' must be one of", prelude + "  - { id: s, kind: sine, qos: \(id) }\n"),
+            BadFlow("500 000-digit integer (yaml)", "integer 9999", prelude + "  - { id: s, kind: sine, config: { channels: \(digits) } }\n"),
+            BadFlow("500 000-digit integer (json)", "integer 9999", file: "flow.json",
+                #"{"flow": "f", "nodes": [{"id": "s", "kind": "sine", "config": {"channels": \#(digits)}}]}"#),
+            BadFlow("500 000-digit duration", "'deadline'", "flow: f\ndefaults: { deadline: \(digits)ms }\nnodes:\n  - { id: s, kind: sine }\n"),
+            BadFlow("500 000-digit size", "'capacity'",
+                "flow: f\ndefaults: { queue: { capacity: \(digits)KiB } }\nnodes:\n  - { id: s, kind: sine }\n"),
+            BadFlow("500 000-digit duration without a unit", "'deadline' must be a duration",
+                "flow: f\ndefaults: { deadline: 1.\(digits) }\nnodes:\n  - { id: s, kind: sine }\n"),
+            BadFlow("100 KB json key", "JSON syntax: expected ':' after key \"aaaa", file: "flow.json", #"{"\#(id)" 1}"#),
+        ]
+    }()
+
+    /// A hostile value is quoted shortened wherever it is repeated: the whole report stays small.
+    @Test(.timeLimit(.minutes(1)), arguments: hugeValues)
+    func hugeValuesKeepTheReportSmall(_ flow: BadFlow) throws {
+        let error = try #require(throws: CompileError.self) {
+            try FlowAdapter.compile(text: flow.text, fileName: flow.fileName)
+        }
+        let report = error.detailedDescription()
+        #expect(report.utf8.count < 2048, "\(report.prefix(4096))")
+        #expect(report.contains(flow.expected), "\(report.prefix(4096))")
+    }
+
+    // MARK: - Reading the file
+
+    /// A fresh directory for files the reading tests make, removed afterwards.
+    private static func withDirectory(_ body: (String) throws -> Void) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronetix-read-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }  // best effort: it is in the temporary directory
+        try body(directory)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFIFOIsRefusedAtOnceNotWaitedOn() throws {
+        try Self.withDirectory { directory in
+            let path = directory + "/flow.yaml"
+            #expect(mkfifo(path, 0o600) == 0)
+            let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: path) }
+            #expect(error.code == .unreadable)
+            #expect(error.description == "\(path):1:1: error: is a named pipe (FIFO), not a regular file; a flow file must be one")
+        }
+    }
+
+    @Test func devicesAreNotFlowFiles() throws {
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: "/dev/null") }
+        #expect(error.code == .unreadable)
+        #expect(error.description == "/dev/null:1:1: error: is a character device, not a regular file; a flow file must be one")
+    }
+
+    @Test func aSymbolicLinkLoopIsCalledOne() throws {
+        try Self.withDirectory { directory in
+            try FileManager.default.createSymbolicLink(atPath: directory + "/a.yaml", withDestinationPath: "b.yaml")
+            try FileManager.default.createSymbolicLink(atPath: directory + "/b.yaml", withDestinationPath: "a.yaml")
+            let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: directory + "/a.yaml") }
+            #expect(error.code == .unreadable)
+            #expect(error.diagnostics.first?.message == "is a symbolic-link loop (or a chain of more links than the system follows)")
+        }
+    }
+
+    @Test func aReadErrorIsThePlainOSMessage() throws {
+        // /proc/self/mem opens, but reading at offset 0 (unmapped) fails with EIO.
+        let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: "/proc/self/mem") }
+        #expect(error.code == .unreadable)
+        #expect(error.diagnostics.first?.message == "cannot be read: EIO: Input/output error")
+    }
+
+    @Test func textThatIsNotUTF8IsInvalidWithTheOffsetOfTheFirstBadByte() throws {
+        try Self.withDirectory { directory in
+            let path = directory + "/latin1.yaml"
+            let bytes = Array("flow: f\nnodes:\n  - { id: s, kind: sine, description: caf".utf8) + [0xE9] + Array(" }\n".utf8)
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let error = try #require(throws: CompileError.self) { try FlowAdapter.compile(file: path) }
+            #expect(error.code == .invalid)
+            #expect(error.description.hasPrefix("\(path):3:42: error: the file is not UTF-8 text: byte 0xE9 at offset 56 is not valid UTF-8\n"))
+        }
+    }
+
+    @Test(arguments: [
+        ([UInt8](), 0), (Array("abc".utf8), 3), ([0x61, 0xFF, 0x62], 1), ([0x61, 0xC3, 0xA9, 0xC3], 3),
+        ([0xE2, 0x82], 0), (Array("é€😀".utf8) + [0x80], 9),
+    ])
+    func firstInvalidUTF8ByteIsFound(bytes: [UInt8], offset: Int) {
+        #expect(FlowAdapter.firstInvalidUTF8(in: bytes) == offset)
     }
 
     @Test func missingFilesAreUnreadable() throws {
