@@ -20,7 +20,6 @@ import Synchronization
 public final class RunMetrics: Sendable {
     /// The registry the swift-metrics handles write to.
     public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
     private let flow: String
     private let run: String
     private let state: Mutex<State>
@@ -81,7 +80,7 @@ public final class RunMetrics: Sendable {
         var inputs: [String: [(port: String, edge: String, key: String)]]
         var outputs: [String: [(port: String, edge: String)]]
         var counters: [String: CoreMetrics.Counter] = [:]
-        var gauges: [String: CoreMetrics.Gauge] = [:]
+        var gauges: [String: CoreMetrics.Recorder] = [:]
         /// The last absolute value each counter was advanced to, and the pid it came from.
         var counted: [String: (value: UInt64, pid: Int32)] = [:]
         /// Rendered as they are: name -> (labels, histogram), in registration order.
@@ -97,7 +96,6 @@ public final class RunMetrics: Sendable {
     ///   - run: The run id (`<flow>-<8 hex digits>`).
     public init(flow: CompiledFlow, run: String) {
         registry = PrometheusCollectorRegistry()
-        factory = PrometheusMetricsFactory(registry: registry)
         self.flow = flow.flow
         self.run = run
         var state = State(nodes: [:], order: flow.nodes.map(\.id), inputs: [:], outputs: [:])
@@ -144,6 +142,29 @@ public final class RunMetrics: Sendable {
     ]
     static let quantiles = ["0.5", "0.95", "0.99"]
 
+    /// Every metric's `# HELP` text (docs/metrics.md says more of each).
+    static let help: [String: String] = [
+        "chronetix_node_frames_in_total": "Frames received on all the node's inputs (late drops included).",
+        "chronetix_node_bytes_in_total": "Payload bytes received on all the node's inputs.",
+        "chronetix_node_frames_out_total": "Frames committed to all the node's outputs.",
+        "chronetix_node_bytes_out_total": "Payload bytes committed to all the node's outputs.",
+        "chronetix_node_errors_total": "Frames skipped or replaced under the node's on_error policy, or that failed it.",
+        "chronetix_node_restarts_total": "Workers started for the node after its first.",
+        "chronetix_node_processing_seconds": "Time per batch of frames, from taking its first frame to having published its outputs.",
+        "chronetix_edge_frames_total": "Frames this reader received on the edge.",
+        "chronetix_edge_bytes_total": "Payload bytes this reader received on the edge.",
+        "chronetix_edge_drops_total": "Frames the ring's policy dropped for this reader (drop-oldest, latest).",
+        "chronetix_edge_duplicates_total": "Frames delivered again to this reader after a re-attach.",
+        "chronetix_edge_deadline_misses_total": "Frames this reader received after their deadline.",
+        "chronetix_edge_late_drops_total": "Late frames not handed to the node (on_late: drop).",
+        "chronetix_edge_queue_depth": "Frames committed to the ring and not yet released by this reader.",
+        "chronetix_edge_latency_seconds": "Frame timestamp (made by its source) to its receipt by this reader.",
+        "chronetix_edge_latency_quantile_seconds": "Quantiles of the edge's latency, from the reader's HdrHistogram.",
+        "chronetix_output_frames_total": "Frames committed to this output.",
+        "chronetix_output_bytes_total": "Payload bytes committed to this output.",
+        "chronetix_output_credit_stalls_total": "Times the writer found no room in the ring and waited for its readers.",
+    ]
+
     /// Sets where the restart counts come from (the supervisor's count per node id); read at every scrape.
     /// - Parameter source: The restarts of a node so far.
     public func setRestartSource(_ source: @escaping @Sendable (String) -> UInt64) {
@@ -168,14 +189,24 @@ public final class RunMetrics: Sendable {
         name + "{" + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",") + "}"
     }
 
+    // The handlers come from the registry itself rather than through `PrometheusMetricsFactory`, which has
+    // no way to pass a metric's help text; the swift-metrics API on top is the same.
+
     private func counter(_ state: inout State, _ name: String, _ labels: [(String, String)]) {
-        state.counters[Self.key(name, labels)] = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
+        let handler = registry.makeCounter(descriptor: Self.descriptor(name), labels: labels)
+        state.counters[Self.key(name, labels)] = CoreMetrics.Counter(label: name, dimensions: labels, handler: handler)
     }
 
     private func gauge(_ state: inout State, _ name: String, _ labels: [(String, String)]) {
-        let gauge = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
+        let handler = registry.makeGauge(descriptor: Self.descriptor(name), labels: labels)
+        let gauge = CoreMetrics.Recorder(label: name, dimensions: labels, aggregate: false, handler: handler)
         gauge.record(0)
         state.gauges[Self.key(name, labels)] = gauge
+    }
+
+    /// The whole name as `metricName`, with no unit to add (the names carry theirs), and its help text.
+    private static func descriptor(_ name: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help[name] ?? "")
     }
 
     private func histogram(_ state: inout State, _ name: String, _ labels: [(String, String)]) {
@@ -365,6 +396,7 @@ public final class RunMetrics: Sendable {
         var lastName = ""
         for histogram in histograms {
             if histogram.name != lastName {
+                if let help = Self.help[histogram.name] { buffer.append(contentsOf: "# HELP \(histogram.name) \(help)\n".utf8) }
                 buffer.append(contentsOf: "# TYPE \(histogram.name) histogram\n".utf8)
                 lastName = histogram.name
             }

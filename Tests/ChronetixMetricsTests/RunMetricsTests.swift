@@ -52,6 +52,21 @@ import Testing
         #expect(!histogram.isWellFormed)
     }
 
+    @Test func everyMetricHasOneHelpLineBeforeItsType() throws {
+        let metrics = RunMetrics(flow: CompiledFlow.testFlow, run: "demo-00000001")
+        metrics.record(Self.snapshot(sequence: 1, frames: 10, drops: 1, time: 1_000_000_000))
+        let lines = String(decoding: metrics.exposition(), as: UTF8.self).split(separator: "\n").map(String.init)
+        let types = lines.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+        #expect(types.count >= 19, "\(types)")
+        for name in types {
+            let help = lines.filter { $0.hasPrefix("# HELP \(name) ") }
+            #expect(help.count == 1, "\(name): \(help)")
+            let helpIndex = try #require(lines.firstIndex { $0.hasPrefix("# HELP \(name) ") })
+            #expect(lines[helpIndex + 1].hasPrefix("# TYPE \(name) "), "\(name)")
+        }
+        #expect(lines.contains("# HELP chronetix_edge_drops_total Frames the ring's policy dropped for this reader (drop-oldest, latest)."))
+    }
+
     @Test func countersFollowSnapshotsAcrossAWorkerReplacement() throws {
         let metrics = RunMetrics(flow: CompiledFlow.testFlow, run: "demo-00000001")
         metrics.record(Self.snapshot(sequence: 1, frames: 10, drops: 1, time: 1_000_000_000))
