@@ -37,6 +37,7 @@ let package = Package(
         .library(name: "IpcEventBus", targets: ["IpcEventBus"]),
         .library(name: "ChronetixNodes", targets: ["ChronetixNodes"]),
         .library(name: "ChronetixRuntime", targets: ["ChronetixRuntime"]),
+        .library(name: "ChronetixCoordinator", targets: ["ChronetixCoordinator"]),
     ],
     dependencies: [argumentParser, yams, hdrHistogram, swiftLog, swiftMetrics, swiftPrometheus],
     targets: [
@@ -95,6 +96,15 @@ let package = Package(
             ]
         ),
 
+        // MARK: - Coordinator
+        // The coordinator as a library, for every front end (the CLI today; a service, an agent later): a
+        // host's runs (records in the per-user runtime directory, their logs), reaching a running one
+        // (status, stop). No FlowAdapter: a front end compiles, the coordinator runs what was compiled.
+        .target(
+            name: "ChronetixCoordinator",
+            dependencies: ["ChronetixCore", "ChronetixSystem", "ChronetixRuntime", "IpcEventBus"]
+        ),
+
         // MARK: - Codec and compiler
         .target(name: "ChronetixCBOR", dependencies: ["ChronetixCore", "CLibCBOR"]),
         .target(
@@ -108,7 +118,7 @@ let package = Package(
             name: "chronetix",
             dependencies: [
                 "ChronetixCore", "ChronetixCBOR", "FlowAdapter", "ChronetixSystem", "ShmDataPort", "IpcEventBus",
-                "ChronetixRuntime", "ChronetixMetrics", .product(name: "Logging", package: "swift-log"),
+                "ChronetixRuntime", "ChronetixMetrics", "ChronetixCoordinator", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -156,6 +166,7 @@ let package = Package(
         ),
         .testTarget(name: "ChronetixNodesTests", dependencies: ["ChronetixCore", "ChronetixNodes"]),
         .testTarget(name: "ChronetixRuntimeTests", dependencies: ["ChronetixRuntime"]),
+        .testTarget(name: "ChronetixCoordinatorTests", dependencies: ["ChronetixCoordinator", "ChronetixSystem"]),
         .testTarget(
             name: "ChronetixMetricsTests",
             dependencies: ["ChronetixCore", "ChronetixSystem", "ChronetixRuntime", "ChronetixMetrics", "ChronetixTestSupport"]

@@ -1,3 +1,4 @@
+import ChronetixCore
 /// Reads JSON (RFC 8259) into a ``SourceNode`` tree, keeping the line and column of every value and key.
 ///
 /// Stops at the first syntax error, which it reports with its position. Duplicate keys are kept (the

@@ -1,3 +1,4 @@
+import ChronetixCore
 /// "Did you mean" for misspelt keys, kinds, nodes and ports.
 package enum Suggestions {
     /// The candidate closest to `word` by edit distance, when it is close enough to be a likely typo.

@@ -1,3 +1,4 @@
+import ChronetixCore
 import Yams
 
 /// Reads YAML into a ``SourceNode`` tree through Yams, with the guards an untrusted file needs.
