@@ -75,6 +75,36 @@ public struct FileDescriptor: ~Copyable {
         return Int(status.st_ctim.tv_sec)
     }
 
+    /// Reads up to `count` bytes at `offset` of the file, without moving its position. Wraps `pread(2)`;
+    /// retries `EINTR` and short reads. Past the end of the file it returns fewer bytes (none at all beyond
+    /// it): unlike a load through a mapping of a file that another process truncated, it never raises SIGBUS.
+    /// - Parameters:
+    ///   - offset: Where to start reading.
+    ///   - count: The most bytes to read.
+    /// - Returns: The bytes read; fewer than `count` only at the end of the file.
+    /// - Throws: The `Errno` of `pread` (`EISDIR`, `EINVAL` for an object that cannot be read).
+    public func readBytes(at offset: Int, count: Int) throws(Errno) -> [UInt8] {
+        precondition(offset >= 0 && count >= 0, "readBytes(at: \(offset), count: \(count))")
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            // Safe: the kernel writes at most `count - done` bytes into the array's own storage from `done` on.
+            let result = unsafe bytes.withUnsafeMutableBytes { buffer in
+                unsafe pread(rawValue, buffer.baseAddress! + done, count - done, off_t(offset + done))
+            }
+            if result > 0 {
+                done += result
+            } else if result == 0 {
+                break  // the end of the file
+            } else {
+                let error = Errno.current
+                if error != .interrupted { throw error }
+            }
+        }
+        bytes.removeLast(count - done)
+        return bytes
+    }
+
     /// What `fstat(2)` says about the open file: its type, owner, size and status-change time, in one call.
     /// - Returns: The file's status.
     /// - Throws: The `Errno` of `fstat`.

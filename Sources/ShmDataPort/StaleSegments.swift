@@ -70,7 +70,7 @@ public enum StaleSegments {
         return (removed, failed)
     }
 
-    /// Judges one segment by its header, which is mapped read-only and never trusted beyond the page.
+    /// Judges one segment by its header page, read with `pread(2)` and never trusted.
     static func judge(_ name: String, graceSeconds: Int) -> Finding {
         let descriptor: FileDescriptor
         do {
@@ -108,15 +108,18 @@ public enum StaleSegments {
         guard size >= RingLayout.headerSize else {
             return Finding(name: name, verdict: .unrecognized(reason: "\(size) bytes, smaller than a ring header"), size: size)
         }
-        let region: MappedRegion
+        // Read with pread, not through a mapping: a segment truncated meanwhile gives a short read, not SIGBUS.
+        let bytes: [UInt8]
         do {
-            region = try MappedRegion(mapping: descriptor, length: RingLayout.headerSize, writable: false)
+            bytes = try descriptor.readBytes(at: 0, count: RingLayout.headerSize)
         } catch {
-            return Finding(name: name, verdict: .unrecognized(reason: "cannot map it: \(error.errno)"), size: size)
+            return Finding(name: name, verdict: .unrecognized(reason: "cannot read it: \(error)"), size: size)
         }
-        let header = unsafe UnsafeRingHeader(base: region.unsafeBase)
-        // Pairs with the creator's releasing store of the magic.
-        let magic = unsafe header.u64(RingLayout.Header.magic).pointee.load(ordering: .acquiring)
+        guard bytes.count == RingLayout.headerSize else {
+            return Finding(name: name, verdict: .unrecognized(reason: "truncated to \(bytes.count) bytes while being read"), size: size)
+        }
+        let header = RingHeaderBytes(bytes)
+        let magic = header.loadU64(RingLayout.Header.magic)
         if magic == 0 {
             if age > graceSeconds {
                 return Finding(name: name, verdict: .stale(reason: "never initialised; created \(age) s ago"), size: size)
@@ -126,7 +129,7 @@ public enum StaleSegments {
         guard magic == RingLayout.magic else {
             return Finding(name: name, verdict: .unrecognized(reason: "not a Chronetix ring (magic 0x\(String(magic, radix: 16)))"), size: size)
         }
-        let owner = unsafe ProcessIdentity(
+        let owner = ProcessIdentity(
             pid: header.loadI32(RingLayout.Header.ownerPID),
             startTime: header.loadU64(RingLayout.Header.ownerStartTime)
         )
