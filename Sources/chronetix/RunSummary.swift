@@ -93,9 +93,10 @@ struct RunSummary {
                 )
             )
         }
-        // A restarted node's report covers its last worker only; its frames over the whole run are in the rings:
-        // frames read from its input slots, frames written to its output rings.
-        for index in nodes.indices where nodes[index].restarts > 0 {
+        // A restarted node's report covers its last worker only, and a node whose worker died without reporting
+        // has none; its frames over the whole run are in the rings: frames read from its input slots, frames
+        // written to its output rings.
+        for index in nodes.indices where nodes[index].restarts > 0 || reports[nodes[index].id] == nil {
             let id = nodes[index].id
             var framesIn: UInt64 = 0
             var framesOut: UInt64 = 0

@@ -4,7 +4,7 @@ import Testing
 /// Another process of the same user tampers with a running flow's ring (docs/adr/0005): truncates it, forges
 /// its `closed` flag, writes garbage into its counters. The coordinator survives, fails the run with what is
 /// wrong, still writes the summary (without the ring's figures when they cannot be right), and leaves nothing
-/// behind.
+/// behind. Also: a source killed for good still shows the frames its edge carried.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct RingTamperingTests {
     /// A paced counter source (64-byte frames) and a sink; `frames` bounds the source (nil: until stopped).
@@ -99,5 +99,21 @@ struct RingTamperingTests {
         // Named in what is wrong with the ring, never shown as a figure in the tables.
         let figures = run.output.split(separator: "\n").filter { !$0.contains("is corrupt") }
         #expect(!figures.contains { $0.contains("9223372036854775807") }, "\(run.output)")
+    }
+
+    @Test func aSourceKilledForGoodShowsTheFramesItsEdgeCarried() throws {
+        let flow = "killed-source"
+        let file = try pair(flow, frames: nil)
+        let coordinator = try RunningCoordinator(arguments: [file.path, "--events"], flow: flow)
+        let source = try pid(in: coordinator.waitForLine(containing: "node-ready      source ", timeout: 30))
+        try coordinator.waitForLine(containing: "flow-started", timeout: 30)
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(source, SIGKILL)  // restart: never (the default): the flow fails
+        let run = try coordinator.finish()
+        #expect(run.status == 1, "\(run.standardError)")
+        let carried = try #require(run.edge("source/out->sink/in")["frames"] as? Int)
+        #expect(carried > 0)
+        #expect(run.node("source")["frames_out"] as? Int == carried, "\(run.node("source"))")
+        #expect(run.node("sink")["frames_in"] as? Int == carried)
     }
 }

@@ -12,6 +12,21 @@ struct RingStatusTests {
         unsafe region.unsafeBase.storeBytes(of: value, toByteOffset: offset, as: Value.self)
     }
 
+    /// ring-protocol.md says consumers keep `read_bytes` current: it is stored at every release.
+    @Test func aConsumerKeepsItsReadPositionCurrentAtRelease() throws {
+        let ring = try TestRing(RingConfiguration(dataCapacity: 4096))
+        var producer = try RingProducer(attachingTo: ring.name)
+        var consumer = try RingConsumer(attachingTo: ring.name)
+        for value in 0..<10 as Range<UInt64> { _ = try producer.send(value: value) }
+        for _ in 0..<10 { _ = try consumer.receiveValue() }
+        consumer.release()
+        let status = try ring.segment.readStatus()
+        #expect(status.writeFrames == 10)
+        #expect(status.consumers[0].readBytes == status.writeBytes)
+        #expect(status.consumers[0].readFrames == 10)
+        #expect(status.unaccountedFrames(slot: 0) == 0)
+    }
+
     @Test func aTruncatedSegmentIsReportedInsteadOfFaulting() throws {
         let ring = try TestRing(RingConfiguration(dataCapacity: 4096))
         let descriptor = try SharedMemory.open(name: ring.name)
