@@ -42,6 +42,19 @@ public enum SharedMemory {
         return FileDescriptor(adopting: raw)
     }
 
+    /// Opens an object found in `/dev/shm` to inspect it, read-only, without trusting what it is: anyone may
+    /// put anything there. Wraps `shm_open(3)` with `O_RDONLY | O_NONBLOCK | O_NOFOLLOW`: a FIFO opens at
+    /// once instead of blocking until a writer comes, and a symbolic link is refused (`ELOOP`) instead of
+    /// followed. The caller checks with ``FileDescriptor/status()`` that it is a regular file of this user.
+    /// - Parameter name: The object's name.
+    /// - Returns: The open descriptor.
+    /// - Throws: `SystemCallError` naming `shm_open` (`ELOOP` for a symbolic link).
+    public static func openForInspection(name: String) throws(SystemCallError) -> FileDescriptor {
+        let raw = unsafe shm_open(name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0)
+        guard raw >= 0 else { throw SystemCallError("shm_open", name, .current) }
+        return FileDescriptor(adopting: raw)
+    }
+
     /// Removes the name; mappings and descriptors stay valid until closed. Wraps `shm_unlink(3)`.
     /// - Parameter name: The object's name.
     /// - Throws: `SystemCallError` naming `shm_unlink` (`ENOENT` when it is already gone).

@@ -283,6 +283,9 @@ public struct RingConsumer: ~Copyable {
             // producer's acquiring loads in its room check.
             unsafe header.u64(slot + RingLayout.Consumer.releasedFrames).pointee.store(readFrames, ordering: .releasing)
             unsafe header.u64(slot + RingLayout.Consumer.releasedBytes).pointee.store(cursor, ordering: .releasing)
+            // Relaxed: line B is this consumer's own, read only for reports (as read_frames in tryReceive). Kept
+            // current here, once per release rather than per frame: what was handed out is now released.
+            unsafe header.u64(slot + RingLayout.Consumer.readBytes).pointee.store(cursor, ordering: .relaxed)
             released = cursor
         }
         if holdsClaim { freeClaim() }
@@ -363,6 +366,7 @@ public struct RingConsumer: ~Copyable {
             cachedWrite = releasedBytes  // stale now: the next look reloads the producer's counter
             readFrames = unsafe header.u64(slot + RingLayout.Consumer.releasedFrames).pointee.load(ordering: .relaxed)
             unsafe header.u64(slot + RingLayout.Consumer.readFrames).pointee.store(readFrames, ordering: .relaxed)
+            unsafe header.u64(slot + RingLayout.Consumer.readBytes).pointee.store(cursor, ordering: .relaxed)
         }
     }
 
@@ -400,6 +404,7 @@ public struct RingConsumer: ~Copyable {
         // released counters are releasing as in release().
         unsafe drops.pointee.store(drops.pointee.load(ordering: .relaxed) &+ skipped, ordering: .relaxed)
         unsafe header.u64(slot + RingLayout.Consumer.readFrames).pointee.store(readFrames, ordering: .relaxed)
+        unsafe header.u64(slot + RingLayout.Consumer.readBytes).pointee.store(newest, ordering: .relaxed)
         unsafe header.u64(slot + RingLayout.Consumer.releasedFrames).pointee.store(readFrames, ordering: .releasing)
         unsafe header.u64(slot + RingLayout.Consumer.releasedBytes).pointee.store(newest, ordering: .releasing)
         statistics.drops &+= skipped

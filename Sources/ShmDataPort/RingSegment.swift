@@ -16,6 +16,9 @@ public struct RingSegment: ~Copyable {
     /// The open shared-memory object, kept so the runtime can hand it to workers (SCM_RIGHTS) or re-open it.
     public let descriptor: FileDescriptor
     @usableFromInline let headerRegion: MappedRegion
+    /// The fields the creator writes once (magic to `created_realtime_ns`), as written: ``readStatus()``
+    /// checks that nobody overwrote them.
+    let configurationBytes: [UInt8]
 
     /// Creates and initialises a new segment, mode 0600, owned by this process.
     /// - Parameters:
@@ -91,13 +94,70 @@ public struct RingSegment: ~Copyable {
         // Publishes every field above: pairs with the acquiring load of the magic in RingValidator.validate.
         unsafe header.u64(RingLayout.Header.magic).pointee.store(RingLayout.magic, ordering: .releasing)
 
+        // Safe: the first bytes of the header page this call mapped and just wrote.
+        self.configurationBytes = unsafe Array(
+            UnsafeRawBufferPointer(start: region.unsafeBase, count: RingLayout.Header.createdRealtimeNanoseconds + 8)
+        )
         self.name = name
         self.configuration = configuration
         self.descriptor = descriptor
         self.headerRegion = region
     }
 
-    /// A snapshot of the ring's counters, for reports.
+    /// Checks that the segment still has the size it was created with. Any process of this user can
+    /// `ftruncate` it, and a load or store through the mapping beyond its new end raises SIGBUS: the creator
+    /// checks before each access through its mapping (docs/adr/0005).
+    /// - Throws: `RingError` with `.segmentSizeMismatch` ("segment truncated to N bytes (expected M)"), or
+    ///   `.systemCall` when `fstat` fails.
+    public func checkSize() throws(RingError) {
+        let size: Int
+        do {
+            size = try descriptor.size()
+        } catch {
+            throw RingError(.systemCall, segment: name, "cannot read the segment's size", cause: SystemCallError("fstat", name, error))
+        }
+        let expected = configuration.segmentSize
+        guard size == expected else {
+            let change = size < expected ? "truncated" : "resized"
+            throw RingError(.segmentSizeMismatch, segment: name, "segment \(change) to \(size) bytes (expected \(expected))")
+        }
+    }
+
+    /// The ring's counters read with `pread(2)` on the segment's descriptor, never through the mapping, and
+    /// checked: what the coordinator reports. A truncated segment gives a short read, not SIGBUS.
+    /// - Returns: The counters, each one possible (``RingStatus/implausibility(dataCapacity:frameAlignment:)``).
+    /// - Throws: `RingError` with `.segmentSizeMismatch` for a truncated or resized segment, `.corruptHeader`
+    ///   for overwritten configuration fields or impossible counters, `.systemCall` when `pread` fails.
+    public func readStatus() throws(RingError) -> RingStatus {
+        try checkSize()
+        let bytes: [UInt8]
+        do {
+            bytes = try descriptor.readBytes(at: 0, count: RingLayout.headerSize)
+        } catch {
+            throw RingError(.systemCall, segment: name, "cannot read the header", cause: SystemCallError("pread", name, error))
+        }
+        guard bytes.count == RingLayout.headerSize else {
+            throw RingError(
+                .segmentSizeMismatch,
+                segment: name,
+                "segment truncated to \(bytes.count) bytes (expected \(configuration.segmentSize))"
+            )
+        }
+        if let offset = configurationBytes.indices.first(where: { bytes[$0] != configurationBytes[$0] }) {
+            throw RingError(.corruptHeader, segment: name, "the configuration fields were overwritten (byte \(offset) differs)")
+        }
+        let status = RingStatus(fields: RingHeaderBytes(bytes))
+        if let problem = status.implausibility(
+            dataCapacity: UInt64(configuration.dataCapacity),
+            frameAlignment: UInt64(configuration.frameAlignment)
+        ) {
+            throw RingError(.corruptHeader, segment: name, problem)
+        }
+        return status
+    }
+
+    /// A snapshot of the ring's counters, read through the mapping, unchecked: for tests and benchmarks of
+    /// rings nobody tampers with. Reports take ``readStatus()``.
     public func status() -> RingStatus {
         unsafe RingStatus(header: UnsafeRingHeader(base: headerRegion.unsafeBase))
     }
@@ -105,8 +165,10 @@ public struct RingSegment: ~Copyable {
     /// Takes consumer slot `index` out of the fan-out for good (its node was left down): the producer stops
     /// waiting for it. Frames it had not released are counted as its drops.
     /// - Parameter index: The slot.
-    public func retireConsumer(_ index: Int) {
+    /// - Throws: `RingError`, as ``checkSize()``: the mapping is not touched.
+    public func retireConsumer(_ index: Int) throws(RingError) {
         precondition((0..<configuration.consumerCount).contains(index), "consumer slot \(index) out of range")
+        try checkSize()
         let header = unsafe UnsafeRingHeader(base: headerRegion.unsafeBase)
         // Read by the producer's acquiring loads of the slot states in its room check.
         unsafe header.u32(UnsafeRingHeader.consumer(index) + RingLayout.Consumer.state).pointee.store(
@@ -123,8 +185,10 @@ public struct RingSegment: ~Copyable {
     ///
     /// Refused while a producer is attached and alive: only the producer itself ends a live stream.
     /// - Returns: Whether the stream is now closed (it may have been already).
+    /// - Throws: `RingError`, as ``checkSize()``: the mapping is not touched.
     @discardableResult
-    public func endStreamOfGoneProducer() -> Bool {
+    public func endStreamOfGoneProducer() throws(RingError) -> Bool {
+        try checkSize()
         let header = unsafe UnsafeRingHeader(base: headerRegion.unsafeBase)
         // Acquiring: pairs with a producer's releasing stores of its identity and of `closed`.
         if unsafe header.u32(RingLayout.Header.closed).pointee.load(ordering: .acquiring) != 0 { return true }

@@ -14,7 +14,10 @@ public struct RingStatus: Hashable, Sendable {
         public var releasedBytes: UInt64
         /// Frames released: the next sequence number it has not released.
         public var releasedFrames: UInt64
-        /// Frames handed to the node (released or not).
+        /// The read position: the byte counter of the next frame, as of the consumer's last release (or attach).
+        public var readBytes: UInt64
+        /// Frames handed to the node (released or not), and under the lossy policies the frames dropped before
+        /// them: the next sequence number this consumer expects.
         public var readFrames: UInt64
         /// Frames dropped for this consumer by the drop-oldest or latest policy.
         public var drops: UInt64
@@ -38,29 +41,34 @@ public struct RingStatus: Hashable, Sendable {
     /// The producer process, when one is attached.
     public var producer: ProcessIdentity?
     /// Whether the producer closed the stream.
-    public var isClosed: Bool
+    public var isClosed: Bool { closedFlag != 0 }
+    /// The `closed` word as stored: 0 or 1 from any correct writer.
+    public var closedFlag: UInt32
     /// The process that created the segment.
     public var owner: ProcessIdentity
     /// The consumer slots in use.
     public var consumers: [Consumer]
 
-    init(header: UnsafeRingHeader) {
-        // Relaxed loads throughout: a report needs each counter's value, not an ordering between them.
-        writeBytes = unsafe header.u64(RingLayout.Header.writeBytes).pointee.load(ordering: .relaxed)
-        writeFrames = unsafe header.loadU64(RingLayout.Header.writeFrames)
-        generation = unsafe header.loadU64(RingLayout.Header.generation)
-        let producerPID = unsafe header.loadI32(RingLayout.Header.producerPID)
-        producer = unsafe producerPID == 0
+    init(header: UnsafeRingHeader) { unsafe self.init(fields: header) }
+
+    // Relaxed loads throughout (UnsafeRingHeader's loadU64 and friends): a report needs each counter's value,
+    // not an ordering between them.
+    init(fields header: some RingHeaderFields) {
+        writeBytes = header.loadU64(RingLayout.Header.writeBytes)
+        writeFrames = header.loadU64(RingLayout.Header.writeFrames)
+        generation = header.loadU64(RingLayout.Header.generation)
+        let producerPID = header.loadI32(RingLayout.Header.producerPID)
+        producer = producerPID == 0
             ? nil : ProcessIdentity(pid: producerPID, startTime: header.loadU64(RingLayout.Header.producerStartTime))
-        isClosed = unsafe header.loadU32(RingLayout.Header.closed) != 0
-        owner = unsafe ProcessIdentity(
+        closedFlag = header.loadU32(RingLayout.Header.closed)
+        owner = ProcessIdentity(
             pid: header.loadI32(RingLayout.Header.ownerPID),
             startTime: header.loadU64(RingLayout.Header.ownerStartTime)
         )
-        let count = min(Int(unsafe header.loadU32(RingLayout.Header.consumerCount)), RingLayout.maxConsumers)
+        let count = min(Int(header.loadU32(RingLayout.Header.consumerCount)), RingLayout.maxConsumers)
         consumers = (0..<count).map { index in
             let slot = unsafe UnsafeRingHeader.consumer(index)
-            let raw = unsafe header.loadU32(slot + RingLayout.Consumer.state)
+            let raw = header.loadU32(slot + RingLayout.Consumer.state)
             let state: State =
                 switch raw {
                 case RingLayout.slotReserved: .reserved
@@ -68,12 +76,13 @@ public struct RingStatus: Hashable, Sendable {
                 case RingLayout.slotRetired: .retired
                 default: .unknown(raw)
                 }
-            let pid = unsafe header.loadI32(slot + RingLayout.Consumer.pid)
-            return unsafe Consumer(
+            let pid = header.loadI32(slot + RingLayout.Consumer.pid)
+            return Consumer(
                 state: state,
                 process: pid == 0 ? nil : ProcessIdentity(pid: pid, startTime: header.loadU64(slot + RingLayout.Consumer.startTime)),
                 releasedBytes: header.loadU64(slot + RingLayout.Consumer.releasedBytes),
                 releasedFrames: header.loadU64(slot + RingLayout.Consumer.releasedFrames),
+                readBytes: header.loadU64(slot + RingLayout.Consumer.readBytes),
                 readFrames: header.loadU64(slot + RingLayout.Consumer.readFrames),
                 drops: header.loadU64(slot + RingLayout.Consumer.drops),
                 duplicates: header.loadU64(slot + RingLayout.Consumer.duplicates),

@@ -28,16 +28,26 @@ public enum StaleSegments {
         public var size: Int?
     }
 
-    /// Segments that are never initialised (magic still 0) count as stale once they are this old: their
-    /// creator died between creating and initialising them.
+    /// Segments that are never initialised (magic still 0, or still 0 bytes long) count as stale once they
+    /// are this old: their creator died between creating and initialising (or sizing) them.
     public static let uninitializedGraceSeconds = 60
 
     /// Judges every segment in `/dev/shm` whose name starts with `prefix`.
-    /// - Parameter prefix: The name prefix with its slash; ``RingName/prefix`` by default.
+    ///
+    /// `/dev/shm` is world-writable: anything may carry our prefix. Each name is opened without blocking and
+    /// without following a symbolic link, and only a regular file owned by this user is looked into; anything
+    /// else (a FIFO, a symbolic link, a directory, another user's file) is reported as unrecognised and never
+    /// removed.
+    /// - Parameters:
+    ///   - prefix: The name prefix with its slash; ``RingName/prefix`` by default.
+    ///   - uninitializedGraceSeconds: How old an uninitialised segment must be to be stale (tests shorten it).
     /// - Returns: One finding per segment, sorted by name.
     /// - Throws: `SystemCallError` when `/dev/shm` cannot be listed.
-    public static func scan(prefix: String = RingName.prefix) throws(SystemCallError) -> [Finding] {
-        try SharedMemory.names(withPrefix: prefix).map(judge)
+    public static func scan(
+        prefix: String = RingName.prefix,
+        uninitializedGraceSeconds: Int = uninitializedGraceSeconds
+    ) throws(SystemCallError) -> [Finding] {
+        try SharedMemory.names(withPrefix: prefix).map { judge($0, graceSeconds: uninitializedGraceSeconds) }
     }
 
     /// Removes the stale segments among `findings`.
@@ -60,37 +70,58 @@ public enum StaleSegments {
         return (removed, failed)
     }
 
-    /// Judges one segment by its header, which is mapped read-only and never trusted beyond the page.
-    static func judge(_ name: String) -> Finding {
+    /// Judges one segment by its header page, read with `pread(2)` and never trusted.
+    static func judge(_ name: String, graceSeconds: Int) -> Finding {
         let descriptor: FileDescriptor
         do {
-            descriptor = try SharedMemory.open(name: name, writable: false)
+            descriptor = try SharedMemory.openForInspection(name: name)
+        } catch where error.errno == .tooManySymbolicLinks {
+            return Finding(name: name, verdict: .unrecognized(reason: "a symbolic link, not a segment; left alone"), size: nil)
         } catch {
             return Finding(name: name, verdict: .unrecognized(reason: "cannot open it: \(error.errno)"), size: nil)
         }
-        let size: Int
-        let changed: Int
+        let status: OpenFileStatus
         do {
-            size = try descriptor.size()
-            changed = try descriptor.statusChangeTime()
+            status = try descriptor.status()
         } catch {
-            return Finding(name: name, verdict: .unrecognized(reason: "cannot read its size: \(error)"), size: nil)
+            return Finding(name: name, verdict: .unrecognized(reason: "cannot read its status: \(error)"), size: nil)
+        }
+        guard status.kind == .regular else {
+            return Finding(name: name, verdict: .unrecognized(reason: "\(status.kind), not a segment; left alone"), size: nil)
+        }
+        guard status.ownerUserID == FileSystem.currentUserID() else {
+            return Finding(
+                name: name,
+                verdict: .unrecognized(reason: "owned by user \(status.ownerUserID), not this user; left alone"),
+                size: status.size
+            )
+        }
+        let size = status.size
+        let age = Int(Clock.realtimeNanoseconds() / 1_000_000_000) - status.statusChangeTime
+        if size == 0 {
+            // Its creator died between shm_open and ftruncate: nothing was ever written.
+            if age > graceSeconds {
+                return Finding(name: name, verdict: .stale(reason: "empty (0 bytes), never sized; created \(age) s ago"), size: size)
+            }
+            return Finding(name: name, verdict: .unrecognized(reason: "empty, not sized yet (\(age) s old)"), size: size)
         }
         guard size >= RingLayout.headerSize else {
             return Finding(name: name, verdict: .unrecognized(reason: "\(size) bytes, smaller than a ring header"), size: size)
         }
-        let region: MappedRegion
+        // Read with pread, not through a mapping: a segment truncated meanwhile gives a short read, not SIGBUS.
+        let bytes: [UInt8]
         do {
-            region = try MappedRegion(mapping: descriptor, length: RingLayout.headerSize, writable: false)
+            bytes = try descriptor.readBytes(at: 0, count: RingLayout.headerSize)
         } catch {
-            return Finding(name: name, verdict: .unrecognized(reason: "cannot map it: \(error.errno)"), size: size)
+            return Finding(name: name, verdict: .unrecognized(reason: "cannot read it: \(error)"), size: size)
         }
-        let header = unsafe UnsafeRingHeader(base: region.unsafeBase)
-        // Pairs with the creator's releasing store of the magic.
-        let magic = unsafe header.u64(RingLayout.Header.magic).pointee.load(ordering: .acquiring)
+        guard bytes.count == RingLayout.headerSize else {
+            return Finding(name: name, verdict: .unrecognized(reason: "truncated to \(bytes.count) bytes while being read"), size: size)
+        }
+        let header = RingHeaderBytes(bytes)
+        let magic = header.loadU64(RingLayout.Header.magic)
         if magic == 0 {
-            let age = Int(Clock.realtimeNanoseconds() / 1_000_000_000) - changed
-            if age > uninitializedGraceSeconds {
+            if age > graceSeconds {
                 return Finding(name: name, verdict: .stale(reason: "never initialised; created \(age) s ago"), size: size)
             }
             return Finding(name: name, verdict: .unrecognized(reason: "not initialised yet (\(age) s old)"), size: size)
@@ -98,7 +129,7 @@ public enum StaleSegments {
         guard magic == RingLayout.magic else {
             return Finding(name: name, verdict: .unrecognized(reason: "not a Chronetix ring (magic 0x\(String(magic, radix: 16)))"), size: size)
         }
-        let owner = unsafe ProcessIdentity(
+        let owner = ProcessIdentity(
             pid: header.loadI32(RingLayout.Header.ownerPID),
             startTime: header.loadU64(RingLayout.Header.ownerStartTime)
         )

@@ -94,7 +94,12 @@ final class FlowRun {
     private var streamsToEnd: Set<String> = []
     private(set) var readyNanoseconds: UInt64 = 0
     private(set) var endNanoseconds: UInt64 = 0
+    /// The rings' checked counters at the end, by edge id (none for a broken or corrupt ring).
     private(set) var ringStatuses: [String: RingStatus] = [:]
+    /// Rings found broken or corrupt, by edge id: what is wrong, for people.
+    private(set) var ringProblems: [String: String] = [:]
+    /// Consumers (`SRC/OUT->DST/IN`) whose stream ended with frames not accounted for, and how many.
+    private(set) var unaccounted: [String: UInt64] = [:]
     /// Set when the run was stopped before its natural end.
     private(set) var stop: Stop?
     private var eventsHandle: FileHandle?
@@ -102,10 +107,55 @@ final class FlowRun {
     private var outputClosed = false
 
     /// A ring segment held for the run; removed by ``remove()`` or at the latest in `deinit`.
+    ///
+    /// Any process of this user can truncate or scribble on the segment: its counters are read with pread and
+    /// checked (`readStatus`), its size is checked before each store through the mapping, and once it is found
+    /// broken or corrupt the coordinator stays off its mapping (docs/adr/0005).
     final class RingHolder {
+        let edge: String
         var segment: RingSegment?
-        init(_ segment: consuming RingSegment) { self.segment = consume segment }
-        func status() -> RingStatus? { segment?.status() }
+        /// Why the ring cannot be trusted any more, for people; set once.
+        private(set) var problem: String?
+        /// Whether the run has been told about ``problem``.
+        var isReported = false
+        init(edge: String, _ segment: consuming RingSegment) {
+            self.edge = edge
+            self.segment = consume segment
+        }
+        /// The checked counters; nil once the ring is broken or corrupt.
+        func status() -> RingStatus? {
+            guard problem == nil else { return nil }
+            do {
+                return try segment?.readStatus()
+            } catch {
+                fail(error)
+                return nil
+            }
+        }
+        /// Records a broken (truncated, resized) or corrupt ring; the first problem found is the one told.
+        func check() {
+            guard problem == nil else { return }
+            do { try segment?.checkSize() } catch { fail(error) }
+        }
+        /// Ends the stream of its gone producer; true when there is nothing more to do (ended, or broken).
+        func endStreamOfGoneProducer() -> Bool {
+            guard problem == nil else { return true }
+            do {
+                return try segment?.endStreamOfGoneProducer() ?? true
+            } catch {
+                fail(error)
+                return true
+            }
+        }
+        /// Retires consumer slot `slot`, unless the ring is broken (then nobody waits for it anyway).
+        func retireConsumer(_ slot: Int) {
+            guard problem == nil else { return }
+            do { try segment?.retireConsumer(slot) } catch { fail(error) }
+        }
+        private func fail(_ error: RingError) {
+            let what = error.code == .corruptHeader ? "corrupt" : "broken"
+            problem = "ring of edge \(edge) is \(what): \(error.message) (\(error.segment))"
+        }
         func remove() {
             if let segment = segment.take() { try? segment.remove() }  // best effort: `chronetix gc` removes leftovers
         }
@@ -155,7 +205,7 @@ final class FlowRun {
                 consumerCount: max(1, edge.to.count),
                 policy: edge.queue.policy
             )
-            rings[edge.id] = RingHolder(try RingSegment(creating: name, configuration: configuration))
+            rings[edge.id] = RingHolder(edge: edge.id, try RingSegment(creating: name, configuration: configuration))
         }
     }
 
@@ -333,6 +383,7 @@ final class FlowRun {
                 }
             }
             endStreamsOfGoneProducers()
+            checkRings(problems: &problems, status: &status)
             if let failure = board.busFailureReason, status == .completed {
                 problems.append(failure)
                 status = .failed
@@ -401,6 +452,7 @@ final class FlowRun {
         }
         if !leftDown.isEmpty && status == .completed { status = .failed }
         endStreamsOfGoneProducers()
+        checkAccounts(problems: &problems, status: &status)
         board.log(.flowCompleted, detail: status.rawValue)
         flushEvents()
         return (status, problems)
@@ -565,8 +617,42 @@ final class FlowRun {
 
     /// Ends the streams of producers that are gone for good (refused, and tried again, while one lives).
     private func endStreamsOfGoneProducers() {
-        for edge in streamsToEnd where rings[edge]?.segment?.endStreamOfGoneProducer() ?? true {
+        for edge in streamsToEnd where rings[edge]?.endStreamOfGoneProducer() ?? true {
             streamsToEnd.remove(edge)
+        }
+    }
+
+    /// A ring truncated or corrupted by another process fails the run (once, with what is wrong); the
+    /// coordinator stays off its mapping from then on, so it survives to report and clean up.
+    private func checkRings(problems: inout [String], status: inout Status) {
+        for (id, ring) in rings where !ring.isReported {
+            ring.check()
+            guard let problem = ring.problem else { continue }
+            ring.isReported = true
+            ringProblems[id] = problem
+            problems.append(problem)
+            logger.error("\(problem)")
+            if status == .completed { status = .failed }
+        }
+    }
+
+    /// At the end, with every worker gone: the rings' checked counters for the summary. A ring found corrupt
+    /// fails the run, and so does, in a run that would have completed, a stream that ended with frames its
+    /// reader neither read nor lost to its policy (a forged `closed` flag, for instance).
+    private func checkAccounts(problems: inout [String], status: inout Status) {
+        for (id, ring) in rings { if let ringStatus = ring.status() { ringStatuses[id] = ringStatus } }
+        checkRings(problems: &problems, status: &status)
+        guard status == .completed else { return }
+        for edge in flow.routes.edges {
+            guard let ringStatus = ringStatuses[edge.id] else { continue }
+            for (slot, target) in edge.to.enumerated() {
+                let missing = ringStatus.unaccountedFrames(slot: slot)
+                guard missing > 0 else { continue }
+                let key = "\(edge.from)->\(target)"
+                unaccounted[key] = missing
+                problems.append("edge \(key) failed: its stream ended with \(missing) of \(ringStatus.writeFrames) frames not accounted for (neither read nor dropped)")
+                status = .failed
+            }
         }
     }
 
@@ -584,7 +670,7 @@ final class FlowRun {
     private func retireInputs(of node: String) {
         for edge in flow.routes.edges {
             for (slot, target) in edge.to.enumerated() where target.node == node {
-                rings[edge.id]?.segment?.retireConsumer(slot)
+                rings[edge.id]?.retireConsumer(slot)
             }
         }
     }
@@ -690,7 +776,8 @@ final class FlowRun {
         try? eventsHandle?.close()
         eventsHandle = nil
         for (id, ring) in rings {
-            if let status = ring.status() { ringStatuses[id] = status }
+            if ringStatuses[id] == nil, let status = ring.status() { ringStatuses[id] = status }
+            if let problem = ring.problem { ringProblems[id] = problem }
             ring.remove()
         }
         rings = [:]

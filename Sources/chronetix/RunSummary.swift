@@ -26,15 +26,18 @@ struct RunSummary {
         var key: String
         var frames: UInt64
         var bytes: UInt64
-        var drops: UInt64
-        var duplicates: UInt64
+        var drops: UInt64?
+        var duplicates: UInt64?
         var deadlineMisses: UInt64
         /// Of the deadline misses, the frames the reader dropped (`on_late: drop`) instead of handling.
         var lateDrops: UInt64
         /// Frames committed to the edge's ring that this reader never read nor had dropped by its policy:
         /// what a cut left in flight (0 when the run drained).
-        var unread: UInt64
+        var unread: UInt64?
         var latency: (p50: UInt64, p95: UInt64, p99: UInt64)
+        /// Why the edge failed, when it did: its ring is broken or corrupt (then the ring's figures are not
+        /// shown: `drops`, `duplicates` and `unread` are nil), or its stream ended with frames not accounted for.
+        var problem: String?
     }
 
     var flow: String
@@ -100,9 +103,10 @@ struct RunSummary {
                 )
             )
         }
-        // A restarted node's report covers its last worker only; its frames over the whole run are in the rings:
-        // frames read from its input slots, frames written to its output rings.
-        for index in nodes.indices where nodes[index].restarts > 0 {
+        // A restarted node's report covers its last worker only, and a node whose worker died without reporting
+        // has none; its frames over the whole run are in the rings: frames read from its input slots, frames
+        // written to its output rings.
+        for index in nodes.indices where nodes[index].restarts > 0 || reports[nodes[index].id] == nil {
             let id = nodes[index].id
             var framesIn: UInt64 = 0
             var framesOut: UInt64 = 0
@@ -126,21 +130,24 @@ struct RunSummary {
                 // A consumer restarted after a crash reported only its last worker's frames: the ring's count of
                 // frames read in this slot (each once, whichever worker read it) is the whole run's.
                 let restarted = (run.restarts[target.node] ?? 0) > 0
+                let key = "\(edge.from)->\(target)"
+                // A broken or corrupt ring's counters are never shown as figures.
+                let problem = run.ringProblems[edge.id]
+                    ?? run.unaccounted[key].map { "\($0) of \(status?.writeFrames ?? 0) frames not accounted for (neither read nor dropped)" }
+                let trusted = run.ringProblems[edge.id] == nil
                 edges.append(
                     Edge(
-                        key: "\(edge.from)->\(target)",
+                        key: key,
                         frames: restarted ? consumer?.readFrames ?? 0 : input?.frames ?? consumer?.readFrames ?? 0,
                         bytes: input?.bytes ?? 0,
-                        drops: consumer?.drops ?? 0,
+                        drops: trusted ? consumer?.drops ?? 0 : nil,
                         // The slot counts the frames delivered again after every re-attach, over the whole run.
-                        duplicates: consumer?.duplicates ?? input?.duplicates ?? 0,
+                        duplicates: trusted ? consumer?.duplicates ?? input?.duplicates ?? 0 : nil,
                         deadlineMisses: input?.deadlineMisses ?? 0,
                         lateDrops: input?.lateDrops ?? 0,
-                        unread: status.flatMap { ring in
-                            consumer.map { ring.writeFrames.subtractingReportingOverflow($0.readFrames &+ $0.drops) }
-                                .map { $0.overflow ? 0 : $0.partialValue }
-                        } ?? 0,
-                        latency: (input?.latencyP50 ?? 0, input?.latencyP95 ?? 0, input?.latencyP99 ?? 0)
+                        unread: trusted ? status?.unaccountedFrames(slot: slot) ?? 0 : nil,
+                        latency: (input?.latencyP50 ?? 0, input?.latencyP95 ?? 0, input?.latencyP99 ?? 0),
+                        problem: problem
                     )
                 )
             }
@@ -172,9 +179,9 @@ struct RunSummary {
                 }
                 line += parts.joined(separator: "; ")
             }
-            let unread = edges.filter { $0.unread > 0 }
+            let unread = edges.filter { ($0.unread ?? 0) > 0 }
             if !unread.isEmpty {
-                line += "; left unread: " + unread.map { "\($0.unread) on \($0.key)" }.joined(separator: ", ")
+                line += "; left unread: " + unread.map { "\($0.unread ?? 0) on \($0.key)" }.joined(separator: ", ")
             }
             lines.append(line)
         }
@@ -194,12 +201,13 @@ struct RunSummary {
             edgeTable.append([
                 edge.key, "\(edge.frames)", String(format: "%.1f", Double(edge.bytes) / 1e6),
                 seconds > 0 ? String(format: "%.0f", Double(edge.frames) / seconds) : "-",
-                "\(edge.drops)", "\(edge.duplicates)",
+                edge.drops.map { "\($0)" } ?? "-", edge.duplicates.map { "\($0)" } ?? "-",
                 edge.lateDrops > 0 ? "\(edge.deadlineMisses) (\(edge.lateDrops) dropped)" : "\(edge.deadlineMisses)",
                 Self.latencyText(edge.latency.p50), Self.latencyText(edge.latency.p95), Self.latencyText(edge.latency.p99),
             ])
         }
         lines += Self.render(edgeTable, rightAligned: Array(1...9))
+        for edge in edges { if let problem = edge.problem { lines.append("edge \(edge.key) failed: \(problem)") } }
         for node in nodes {
             guard case .map(let entries) = node.details, !entries.isEmpty else { continue }
             lines.append("")
@@ -278,11 +286,12 @@ struct RunSummary {
                 .map([
                     .init("frames", .integer(Int64(clamping: edge.frames))),
                     .init("bytes", .integer(Int64(clamping: edge.bytes))),
-                    .init("drops", .integer(Int64(clamping: edge.drops))),
-                    .init("duplicates", .integer(Int64(clamping: edge.duplicates))),
+                    .init("drops", edge.drops.map { .integer(Int64(clamping: $0)) } ?? .null),
+                    .init("duplicates", edge.duplicates.map { .integer(Int64(clamping: $0)) } ?? .null),
                     .init("deadline_misses", .integer(Int64(clamping: edge.deadlineMisses))),
                     .init("late_drops", .integer(Int64(clamping: edge.lateDrops))),
-                    .init("unread", .integer(Int64(clamping: edge.unread))),
+                    .init("unread", edge.unread.map { .integer(Int64(clamping: $0)) } ?? .null),
+                    .init("problem", edge.problem.map { .string($0) } ?? .null),
                     .init(
                         "latency_ns",
                         .map([

@@ -221,7 +221,7 @@ struct RingBehaviourTests {
         var producer = try RingProducer(attachingTo: ring.name)
         var sent: UInt64 = 0
         while case .sent = try producer.send(value: sent, extra: 56) { sent += 1 }
-        ring.segment.retireConsumer(1)
+        try ring.segment.retireConsumer(1)
         var consumer = try RingConsumer(attachingTo: ring.name, slot: 0)
         while try consumer.receiveValue() != nil {}
         consumer.release()
@@ -251,10 +251,10 @@ struct RingBehaviourTests {
             var producer = try RingProducer(attachingTo: ring.name)
             _ = try producer.send(value: 1)
             _ = try producer.send(value: 2)
-            let refused = !ring.segment.endStreamOfGoneProducer()
+            let refused = try !ring.segment.endStreamOfGoneProducer()
             #expect(refused, "refused while the producer is attached")
         }
-        let ended = ring.segment.endStreamOfGoneProducer()
+        let ended = try ring.segment.endStreamOfGoneProducer()
         #expect(ended)
         #expect(try consumer.receiveValue()?.value == 1)
         #expect(try consumer.receiveValue()?.value == 2)

@@ -1,4 +1,5 @@
 import ChronetixSystem
+import Foundation
 import ShmDataPort
 import Testing
 
@@ -73,5 +74,63 @@ struct StaleSegmentsTests {
             return
         }
         #expect(reason.contains("not initialised"))
+    }
+
+    /// `/dev/shm` is world-writable: a FIFO with our prefix once hung every scan (shm_open blocked for a writer),
+    /// and a symbolic link was followed. Each is opened without blocking or following, judged, and left alone;
+    /// so are a directory and another user's file. An empty segment (its creator died between shm_open and
+    /// ftruncate) older than the grace period is stale.
+    @Test(.timeLimit(.minutes(1)))
+    func whatIsNotOurRegularFileIsReportedAndAnEmptyOldSegmentIsStale() throws {
+        let directory = SharedMemory.directory + "/" + Self.prefix.dropFirst()
+        let fifo = directory + "-fifo.x.y"
+        let link = directory + "-link.x.y"
+        let folder = directory + "-dir.x.y"
+        let foreign = directory + "-foreign-user.x.y"
+        let empty = Self.prefix + "-empty.x.y"
+        defer {
+            // The test's own objects; any already gone is fine.
+            for path in [fifo, link, folder, foreign] { try? FileManager.default.removeItem(atPath: path) }
+            try? SharedMemory.unlink(name: empty)
+        }
+        #expect(mkfifo(fifo, 0o600) == 0, "mkfifo: \(errno)")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: fifo)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        #expect(FileManager.default.createFile(atPath: foreign, contents: Data(count: 4096)))
+        let isRoot = FileSystem.currentUserID() == 0
+        // Only root can give a file away; as another user the file is ours, and judged as a small foreign ring.
+        if isRoot { #expect(chown(foreign, 65534, 65534) == 0, "chown: \(errno)") }
+        _ = try SharedMemory.create(name: empty, size: 0)
+
+        let started = ContinuousClock.now
+        // Grace -1 s: the empty segment made a moment ago counts as old (ctime cannot be set back).
+        let findings = try StaleSegments.scan(prefix: Self.prefix + "-", uninitializedGraceSeconds: -1)
+        #expect(ContinuousClock.now - started < .seconds(5), "the scan must not block")
+        func reason(_ path: String) -> String? {
+            guard case .unrecognized(let reason)? = findings.first(where: { $0.name == "/" + path.split(separator: "/").last! })?.verdict
+            else { return nil }
+            return reason
+        }
+        #expect(reason(fifo)?.contains("a FIFO") == true, "\(findings)")
+        #expect(reason(link)?.contains("a symbolic link") == true, "\(findings)")
+        #expect(reason(folder)?.contains("a directory") == true, "\(findings)")
+        if isRoot { #expect(reason(foreign)?.contains("owned by user 65534") == true, "\(findings)") }
+        let emptyFinding = try #require(findings.first { $0.name == empty })
+        guard case .stale(let why) = emptyFinding.verdict else {
+            Issue.record("expected stale, got \(emptyFinding.verdict)")
+            return
+        }
+        #expect(why.contains("0 bytes"))
+        // Within the grace period it is left alone.
+        let young = try #require(try StaleSegments.scan(prefix: Self.prefix + "-").first { $0.name == empty })
+        guard case .unrecognized = young.verdict else {
+            Issue.record("expected unrecognized within the grace period, got \(young.verdict)")
+            return
+        }
+        let outcome = StaleSegments.remove(findings)
+        #expect(outcome.removed.map(\.name) == [empty])
+        #expect(outcome.failed.isEmpty)
+        for path in [fifo, folder, foreign] { #expect(FileManager.default.fileExists(atPath: path), "\(path) must be left alone") }
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == fifo)
     }
 }
