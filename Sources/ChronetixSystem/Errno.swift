@@ -46,8 +46,6 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let notConnected = Errno(rawValue: ENOTCONN)
     /// `EADDRINUSE`: the address (a socket path) is taken.
     public static let addressInUse = Errno(rawValue: EADDRINUSE)
-    /// `ELOOP`: the path is a symbolic link and `O_NOFOLLOW` refused to follow it.
-    public static let tooManySymbolicLinks = Errno(rawValue: ELOOP)
 
     /// The symbolic name when known (`ENOENT`), then the text from `strerror_r`.
     public var description: String {
@@ -65,7 +63,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         ENFILE: "ENFILE", ENOSPC: "ENOSPC", ENAMETOOLONG: "ENAMETOOLONG", ETIMEDOUT: "ETIMEDOUT",
         EPIPE: "EPIPE", ECHILD: "ECHILD", E2BIG: "E2BIG", EOVERFLOW: "EOVERFLOW", ENOTEMPTY: "ENOTEMPTY", ELOOP: "ELOOP",
         ENOTSOCK: "ENOTSOCK", EMSGSIZE: "EMSGSIZE", EADDRINUSE: "EADDRINUSE", ECONNABORTED: "ECONNABORTED",
-        ECONNRESET: "ECONNRESET", ENOTCONN: "ENOTCONN", ECONNREFUSED: "ECONNREFUSED", ELOOP: "ELOOP",
+        ECONNRESET: "ECONNRESET", ENOTCONN: "ENOTCONN", ECONNREFUSED: "ECONNREFUSED",
     ]
 }
 

@@ -75,7 +75,7 @@ public enum StaleSegments {
         let descriptor: FileDescriptor
         do {
             descriptor = try SharedMemory.openForInspection(name: name)
-        } catch where error.errno == .tooManySymbolicLinks {
+        } catch where error.errno == .symbolicLinkLoop {
             return Finding(name: name, verdict: .unrecognized(reason: "a symbolic link, not a segment; left alone"), size: nil)
         } catch {
             return Finding(name: name, verdict: .unrecognized(reason: "cannot open it: \(error.errno)"), size: nil)
