@@ -1,3 +1,4 @@
+import ChronetixCoordinator
 import ChronetixCore
 import ChronetixMetrics
 import ChronetixRuntime
@@ -103,6 +104,12 @@ final class FlowRun {
     /// Set when the run was stopped before its natural end.
     private(set) var stop: Stop?
     private var eventsHandle: FileHandle?
+    /// The host's runtime directory: the run's record (while it runs) and its log.
+    let runtime = RuntimeDirectory.current
+    /// The run's log file; nil when the runtime directory could not be used.
+    private(set) var logFile: RunLogFile?
+    /// Whether the run's record is in the runtime directory (removed in ``finish()``).
+    private var isRecorded = false
     /// Set once standard output could not be written.
     private var outputClosed = false
 
@@ -175,10 +182,28 @@ final class FlowRun {
         traceParent = TraceParent(traceIDHigh: traceHigh, traceIDLow: traceLow, parentID: span)?.text ?? ""
         socketPath = "\(FileSystem.temporaryDirectory)/chronetix-\(runID)/bus.sock"
         metrics = RunMetrics(flow: flow, run: runID)
-        var logger = Logger(label: "chronetix.run") { _ in RunLogHandler() }
+        // The run's log goes to standard error and to its file in the runtime directory (`chronetix logs`); a
+        // runtime directory that cannot be used costs the file and the record, not the run.
+        let logs = RunLogs(directory: runtime)
+        var setupProblems: [String] = []
+        do {
+            try runtime.prepare()
+            logs.prune(keeping: Set(RunRecords(directory: runtime).live().map(\.run)))
+            logFile = try RunLogFile(path: logs.logPath(of: runID))
+        } catch {
+            setupProblems.append("\(error); the run goes on without a record (chronetix ps, stop, logs do not see it)")
+        }
+        let logFile = logFile
+        var logger = Logger(label: "chronetix.run") { _ in
+            RunLogHandler { line in
+                RunLogHandler.standardError(line)
+                logFile?.append(line)
+            }
+        }
         logger[metadataKey: "run"] = "\(runID)"
         logger.logLevel = options.quiet ? .warning : .info
         self.logger = logger
+        for problem in setupProblems { logger.warning("\(problem)") }
         let board = try RunBoard(nodes: flow.nodes.map(\.id), run: runID, flow: flow.flow, startNanoseconds: startNanoseconds)
         self.board = board
         // Read at every scrape, on the endpoint's thread: the board is shared under its lock.
@@ -253,7 +278,24 @@ final class FlowRun {
                 // A predecessor's message, handled after its replacement attached, is not recorded.
                 board.record(message, connection: peer.connectionID)
                 return .success(Envelope(id: request.id, topic: request.topic))
-            }
+            },
+            // A person's tools (`chronetix ps`, `top`, `stop`), attached as observers with the record's token.
+            BusServer.Service(pattern: try TopicPattern(Topics.runStatus(flow: flow.flow))) { [statusReport] request, _ in
+                guard let payload = try? RunCoding.encode(statusReport()) else {
+                    return .failure(BusServiceFailure(.serviceFailed, "the status could not be encoded"))
+                }
+                return .success(Envelope(id: request.id, topic: request.topic, contentType: RunCoding.contentType, payload: payload))
+            },
+            BusServer.Service(pattern: try TopicPattern(Topics.runStop(flow: flow.flow))) { request, peer in
+                guard let stop = try? RunCoding.decode(RunStopRequest.self, from: request.payload) else {
+                    return .failure(BusServiceFailure(.badRequest, "not a stop request"))
+                }
+                if let timeout = stop.drainTimeoutNanoseconds, timeout > 86_400_000_000_000 {
+                    return .failure(BusServiceFailure(.badRequest, "a drain timeout is at most 86400 s"))
+                }
+                board.requestStop(cause: "chronetix stop (pid \(peer.processID))", drainTimeoutNanoseconds: stop.drainTimeoutNanoseconds)
+                return .success(Envelope(id: request.id, topic: request.topic))
+            },
         ]
         // Each worker's metrics snapshots, for its own node only (a worker attaches as its node).
         let metrics = metrics
@@ -276,6 +318,20 @@ final class FlowRun {
         let server = try BusServer(configuration: configuration, hooks: hooks)
         self.server = server
         board.log(.runCreated, detail: traceParent)
+        if logFile != nil {
+            let record = RunRecord(
+                run: runID, flow: flow.flow, coordinator: .current, socket: socketPath, token: token,
+                startedAtNanoseconds: Clock.realtimeNanoseconds() - (Clock.monotonicNanoseconds() - startNanoseconds),
+                log: RunLogs(directory: runtime).logPath(of: runID), nodes: flow.nodes.map(\.id),
+                edges: flow.routes.edges.flatMap { edge in edge.to.map { "\(edge.from)->\($0)" } }
+            )
+            do {
+                try RunRecords(directory: runtime).write(record)
+                isRecorded = true
+            } catch {
+                logger.warning("\(error); chronetix ps, stop and logs do not see this run")
+            }
+        }
         let finished = serverFinished
         let logger = logger
         let thread = Thread {
@@ -289,6 +345,42 @@ final class FlowRun {
         }
         thread.name = "chronetix bus"
         thread.start()
+    }
+
+    /// The run as it stands, for `chronetix ps` and `top`: built from what other threads may read (the
+    /// board, the metrics), on the bus's thread.
+    private var statusReport: @Sendable () -> RunStatusReport {
+        let board = board, metrics = metrics, flow = flow, runID = runID, start = startNanoseconds
+        return {
+            let states = board.nodes
+            let figures = Dictionary(metrics.nodes.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
+            let nodes = flow.nodes.map { manifest in
+                let state = states[manifest.id]
+                let name: String =
+                    if state?.report?.kind == .report { "completed" }
+                    else if state?.failure != nil { "failed" }
+                    else if state?.isReady == true { "ready" }
+                    else if (state?.generation ?? 0) > 0 { "restarting" }
+                    else { "starting" }
+                return RunStatusReport.Node(
+                    id: manifest.id, kind: manifest.kind, state: name, pid: state?.attachedPID ?? figures[manifest.id]?.pid,
+                    restarts: state?.generation ?? 0, framesIn: figures[manifest.id]?.framesIn ?? 0,
+                    framesOut: figures[manifest.id]?.framesOut ?? 0
+                )
+            }
+            let edges = metrics.edges.map { edge in
+                RunStatusReport.Edge(
+                    key: edge.key, frames: edge.frames, bytes: edge.bytes, framesPerSecond: edge.framesPerSecond,
+                    bytesPerSecond: edge.bytesPerSecond, drops: edge.drops, late: edge.deadlineMisses, queueDepth: edge.queueDepth,
+                    latencyP50Nanoseconds: edge.latency.p50, latencyP99Nanoseconds: edge.latency.p99
+                )
+            }
+            let phase = ["starting", "running", "stopping"][Int(min(board.phase.load(ordering: .relaxed), 2))]
+            return RunStatusReport(
+                run: runID, flow: flow.flow, pid: FileSystem.currentProcessID(), phase: phase,
+                uptimeNanoseconds: Clock.monotonicNanoseconds() - start, nodes: nodes, edges: edges
+            )
+        }
     }
 
     /// Starts a worker for every node not attached by hand.
@@ -398,6 +490,7 @@ final class FlowRun {
                     for (id, node) in current { commanded[id] = node.generation }
                     board.log(.flowStarted)
                     phase = .running
+                    board.phase.store(1, ordering: .relaxed)
                 }
             case .running:
                 // A restarted node that is ready now gets the start the others had.
@@ -416,13 +509,14 @@ final class FlowRun {
             }
             if status != .completed && phase != .stopping {
                 phase = .stopping
+                board.phase.store(2, ordering: .relaxed)
                 publish(.stop)
                 for (id, node) in current where node.isReady { commanded[id] = node.generation }
                 let cause = status == .interrupted ? board.interruptionCause : nil
                 board.log(.flowStopping, detail: status.rawValue + (cause.map { " (\($0))" } ?? ""))
                 let now = Clock.monotonicNanoseconds()
                 stop = Stop(reason: status, cause: cause, at: now)
-                stopDeadline = now + Clock.nanoseconds(options.drainTimeout)
+                stopDeadline = now + (board.requestedDrainTimeout ?? Clock.nanoseconds(options.drainTimeout))
                 continue  // supervise once more under the stop: no restarts from now on
             }
             if settled.count == flow.nodes.count {
@@ -785,6 +879,10 @@ final class FlowRun {
             server.stop()
             serverFinished.wait()
             self.server = nil
+        }
+        if isRecorded {
+            RunRecords(directory: runtime).remove(runID)
+            isRecorded = false
         }
     }
 

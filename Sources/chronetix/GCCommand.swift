@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChronetixCoordinator
 import ChronetixSystem
 import ShmDataPort
 
@@ -13,8 +14,9 @@ struct GC: ParsableCommand {
             recognise are listed and left alone.
 
             Then it looks at every $TMPDIR/chronetix-<run> directory of this user and removes those whose bus \
-            socket has no listener (the coordinator is gone), or that have been empty for a minute. `chronetix \
-            run` does both before it starts.
+            socket has no listener (the coordinator is gone), or that have been empty for a minute, and the \
+            records of runs whose coordinator is gone (the runtime directory's runs/). `chronetix run` does all \
+            three before it starts.
             """
     )
 
@@ -61,7 +63,20 @@ struct GC: ParsableCommand {
             "\(verb) \(Self.counted(stale.count - failures, "stale segment")); left \(live) live and \(unrecognized) unrecognised"
         )
         failures += try collectRunDirectories()
+        collectRunRecords()
         if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// The records (runtime directory, `runs/`) of runs whose coordinator is gone.
+    private func collectRunRecords() {
+        let records = RunRecords()
+        if dryRun {
+            for case .record(let record) in records.entries() where !record.isLive {
+                print("would remove the record of run \(record.run): its coordinator (pid \(record.pid)) is gone")
+            }
+        } else {
+            for line in records.removeStale() { print(line) }
+        }
     }
 
     /// The run directories (`$TMPDIR/chronetix-<run>/`) of coordinators that are gone.

@@ -34,6 +34,7 @@ final class RunBoard: Sendable {
     let interruptions = Atomic<Int>(0)
     /// What interrupted the run first.
     private let firstInterruption = Mutex<String?>(nil)
+    private let requestedDrain = Mutex<UInt64?>(nil)
     /// Why the run's bus stopped serving, if it failed (the run cannot go on without it).
     private let busFailure = Mutex<String?>(nil)
 
@@ -149,6 +150,18 @@ final class RunBoard: Sendable {
 
     /// What interrupted the run first, if anything did.
     var interruptionCause: String? { firstInterruption.withLock { $0 } }
+
+    /// A stop asked for over the bus (`chronetix stop`): as an interruption, with its own drain timeout.
+    func requestStop(cause: String, drainTimeoutNanoseconds: UInt64?) {
+        if let drainTimeoutNanoseconds { requestedDrain.withLock { $0 = $0 ?? drainTimeoutNanoseconds } }
+        interrupt(cause)
+    }
+
+    /// The drain timeout a stop request asked for, if one did.
+    var requestedDrainTimeout: UInt64? { requestedDrain.withLock { $0 } }
+
+    /// Where the run is, for status requests: 0 starting, 1 running, 2 stopping (written by the main loop).
+    let phase = Atomic<UInt8>(0)
 
     /// Records that the bus failed: the run stops.
     func busFailed(_ text: String) {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChronetixCoordinator
 import ChronetixCore
 import ChronetixMetrics
 import ChronetixRuntime
@@ -123,6 +124,7 @@ struct Run: ParsableCommand {
         var endpoint: MetricsHTTPServer?
         defer { endpoint?.stop() }
         let board: RunBoard
+        var runLogs: RunLogs?
         do {
             let run = try FlowRun(flow: flow, options: options, startNanoseconds: start)
             board = run.board
@@ -154,6 +156,7 @@ struct Run: ParsableCommand {
             progress?.stop()
             run.finish()
             summary = RunSummary(run: run, status: status)
+            if run.logFile != nil { runLogs = RunLogs(directory: run.runtime) }
         } catch let exit as ExitCode {
             throw exit
         } catch {
@@ -170,6 +173,8 @@ struct Run: ParsableCommand {
                 throw FlowExit.cannotWrite
             }
         }
+        // Beside the run's log, for `chronetix stop` and `logs` (what a run that failed said, after its end).
+        if let logs = runLogs { try? PrivateFile.writeAtomically(Array(summary.json()), to: logs.summaryPath(of: summary.run)) }
         if let endpoint, metricsLinger > 0 { Self.linger(endpoint, seconds: metricsLinger, board: board) }
         switch status {
         case .completed: return

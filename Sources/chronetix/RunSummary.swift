@@ -41,6 +41,8 @@ struct RunSummary {
     }
 
     var flow: String
+    /// The run id (`<flow>-<8 hex digits>`).
+    var run: String
     var status: FlowRun.Status
     var startup: UInt64?
     var firstFrame: UInt64?
@@ -60,6 +62,7 @@ struct RunSummary {
 
     init(run: FlowRun, status: FlowRun.Status) {
         flow = run.flow.flow
+        self.run = run.runID
         self.status = status
         let start = run.startNanoseconds
         startup = run.readyNanoseconds > 0 ? run.readyNanoseconds - start : nil
@@ -68,7 +71,7 @@ struct RunSummary {
         traceParent = run.traceParent
         if let stop = run.stop {
             self.stop = (
-                stop.reason, stop.cause, stop.at - start, stop.drainedAt.map { $0 - stop.at }, Clock.nanoseconds(run.options.drainTimeout),
+                stop.reason, stop.cause, stop.at - start, stop.drainedAt.map { $0 - stop.at }, run.board.requestedDrainTimeout ?? Clock.nanoseconds(run.options.drainTimeout),
                 stop.drained, stop.cut,
                 // Neither drained nor cut: they ended without reporting (crashed, killed, failed), before or
                 // after the stop.
@@ -305,6 +308,7 @@ struct RunSummary {
         }
         let document: StructuredValue = .map([
             .init("flow", .string(flow)),
+            .init("run", .string(run)),
             .init("status", .string(status.rawValue)),
             .init("trace_parent", .string(traceParent)),
             .init("startup_ns", startup.map { .integer(Int64(clamping: $0)) } ?? .null),

@@ -1,3 +1,4 @@
+import ChronetixCoordinator
 import ChronetixSystem
 import ShmDataPort
 
@@ -125,6 +126,7 @@ enum RunLeftovers {
             for finding in outcome.removed { lines.append("removed segment \(finding.name) left by a run whose coordinator is gone") }
             for (finding, error) in outcome.failed { lines.append("could not remove segment \(finding.name): \(error)") }
         }
+        lines += RunRecords().removeStale()
         if let runs = try? StaleRuns.scan() {
             let outcome = StaleRuns.remove(runs)
             for finding in outcome.removed { lines.append("removed run directory \(finding.path) left by a coordinator that is gone") }

@@ -174,6 +174,10 @@ enum Leftovers {
         let temporary = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         let directories = try FileManager.default.contentsOfDirectory(atPath: temporary).filter { $0.hasPrefix("chronetix-\(flow)-") }
         #expect(directories.isEmpty, "run directories left behind: \(directories)")
+        let environment = ProcessInfo.processInfo.environment
+        let runtime = environment["CHRONETIX_RUNTIME_DIR"] ?? environment["XDG_RUNTIME_DIR"].map { "\($0)/chronetix" } ?? "/tmp/chronetix-\(getuid())"
+        let records = ((try? FileManager.default.contentsOfDirectory(atPath: "\(runtime)/runs")) ?? []).filter { $0.hasPrefix("\(flow)-") }
+        #expect(records.isEmpty, "run records left behind: \(records)")
         let (workers, programs) = runningProcesses(of: flow)
         #expect(workers.isEmpty, "workers left running: \(workers)")
         #expect(programs.isEmpty, "process-node programs left running: \(programs)")
