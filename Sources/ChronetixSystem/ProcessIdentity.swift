@@ -53,14 +53,40 @@ public struct ProcessIdentity: Hashable, Sendable, CustomStringConvertible {
         return status.state == UInt8(ascii: "T") || status.state == UInt8(ascii: "t")
     }
 
+    /// What the process has used so far (`/proc/PID/stat`), if it still runs as this very process.
+    public var usage: ProcessUsage? {
+        guard pid > 0, let status = ProcessStatus.read(pid: pid), status.startTime == startTime else { return nil }
+        return ProcessUsage(
+            cpuNanoseconds: status.cpuTicks &* (1_000_000_000 / ProcessUsage.ticksPerSecond),
+            residentBytes: status.residentPages &* ProcessUsage.pageSize
+        )
+    }
+
     /// `pid 1234 (started at tick 5678)`.
     public var description: String { "pid \(pid) (started at tick \(startTime))" }
 }
 
-/// The two fields of `/proc/PID/stat` Chronetix needs.
+/// A process's CPU time and memory, from `/proc/PID/stat`.
+public struct ProcessUsage: Hashable, Sendable {
+    /// User plus system CPU time so far, in nanoseconds (clock-tick resolution, usually 10 ms).
+    public var cpuNanoseconds: UInt64
+    /// Resident set size, in bytes.
+    public var residentBytes: UInt64
+
+    /// `sysconf(_SC_CLK_TCK)`: the unit of `/proc` CPU times (100 on Linux).
+    static let ticksPerSecond: UInt64 = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+    /// `sysconf(_SC_PAGESIZE)`.
+    static let pageSize: UInt64 = UInt64(max(1, sysconf(Int32(_SC_PAGESIZE))))
+}
+
+/// The fields of `/proc/PID/stat` Chronetix needs.
 struct ProcessStatus {
     var state: UInt8
     var startTime: UInt64
+    /// User plus system CPU time, in clock ticks (fields 14 and 15).
+    var cpuTicks: UInt64 = 0
+    /// Resident set size in pages (field 24).
+    var residentPages: UInt64 = 0
 
     /// Reads and parses `/proc/PID/stat`; `nil` when the process does not exist (or the file is malformed).
     static func read(pid: Int32) -> ProcessStatus? {
@@ -81,15 +107,27 @@ struct ProcessStatus {
         let fields = text[(close + 1)...].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
         // After the command: field 3 (state) is fields[0], so field N is fields[N - 3]; starttime is field 22.
         guard fields.count > 19, let state = fields[0].first else { return nil }
-        var startTime: UInt64 = 0
-        for byte in fields[19] {
+        guard let startTime = number(fields[19]) else { return nil }
+        var status = ProcessStatus(state: state, startTime: startTime)
+        // Optional extras: a field the kernel wrote in a form not understood here reads as 0.
+        if fields.count > 21 {
+            status.cpuTicks = (number(fields[11]) ?? 0) &+ (number(fields[12]) ?? 0)
+            status.residentPages = number(fields[21]) ?? 0
+        }
+        return status
+    }
+
+    /// A decimal field; nil when it is not one, or overflows.
+    private static func number(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        var value: UInt64 = 0
+        for byte in digits {
             guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
-            let (times10, overflow1) = startTime.multipliedReportingOverflow(by: 10)
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
             guard !overflow1, !overflow2 else { return nil }
-            startTime = sum
+            value = sum
         }
-        return ProcessStatus(state: state, startTime: startTime)
+        return value
     }
 }
 

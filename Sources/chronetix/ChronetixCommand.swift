@@ -11,6 +11,6 @@ struct ChronetixCommand: ParsableCommand {
             node/output. See docs/flow-file.md.
             """,
         version: Chronetix.version,
-        subcommands: [Run.self, PS.self, Stop.self, Logs.self, Validate.self, Compile.self, Graph.self, Nodes.self, GC.self, Bench.self]
+        subcommands: [Run.self, PS.self, Top.self, Stop.self, Logs.self, Validate.self, Compile.self, Graph.self, Nodes.self, GC.self, Bench.self]
     )
 }

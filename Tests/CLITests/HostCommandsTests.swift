@@ -53,6 +53,22 @@ struct HostCommandsTests {
         let table = try CommandRunner.run(["ps"])
         #expect(table.output.contains(run), "\(table.output)")
 
+        // One snapshot of top, for people and as JSON: every node with its worker's pid and memory, the edge.
+        let top = try CommandRunner.run(["top", run, "--once"])
+        #expect(top.status == 0, "\(top.standardError)")
+        #expect(top.output.contains("source/out->sink/in") && top.output.contains("counter") && top.output.contains("MiB"), "\(top.output)")
+        let topJSON = try CommandRunner.run(["top", run, "--once", "--json"])
+        let snapshot = try #require(try JSONSerialization.jsonObject(with: topJSON.standardOutput) as? [String: Any])
+        let nodes = try #require(snapshot["nodes"] as? [[String: Any]])
+        #expect(nodes.map { $0["node"] as? String } == ["source", "sink"])
+        for node in nodes {
+            #expect(node["state"] as? String == "ready")
+            #expect(node["pid"] is Int)
+            #expect((node["rss_bytes"] as? Int ?? 0) > 0, "\(node)")
+            #expect(node["cpu_percent"] is Double, "\(node)")
+        }
+        #expect((snapshot["edges"] as? [[String: Any]])?.first?["edge"] as? String == "source/out->sink/in")
+
         // Its log, while it runs (--verbose logs the workers' attachments).
         let log = try CommandRunner.run(["logs", run])
         #expect(log.status == 0, "\(log.standardError)")

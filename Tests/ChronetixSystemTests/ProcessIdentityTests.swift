@@ -23,4 +23,15 @@ import Testing
         stranger.startTime &+= 1
         #expect(!stranger.isAlive, "a pid with another start time is another process")
     }
+
+    @Test func usageCountsThisProcesssCPUTimeAndMemory() throws {
+        let before = try #require(ProcessIdentity.current.usage)
+        #expect(before.residentBytes > 1 << 20, "a Swift test process is resident in more than 1 MiB")
+        // Burn at least 50 ms of CPU (measured by the kernel, at its tick resolution).
+        var spin: UInt64 = 0
+        while (ProcessIdentity.current.usage?.cpuNanoseconds ?? 0) < before.cpuNanoseconds + 50_000_000 { spin &+= 1 }
+        #expect(spin > 0)
+        // Another start time is another process: no figures.
+        #expect(ProcessIdentity(pid: FileSystem.currentProcessID(), startTime: ProcessIdentity.current.startTime &+ 1).usage == nil)
+    }
 }
