@@ -22,7 +22,8 @@ struct CommandRunner {
 
     static func run(_ name: String, _ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = binaryDirectory.appendingPathComponent(name)
+        // A path is taken as it is; a bare name is one of the built executables.
+        process.executableURL = name.hasPrefix("/") ? URL(fileURLWithPath: name) : binaryDirectory.appendingPathComponent(name)
         process.arguments = arguments
         process.currentDirectoryURL = repositoryRoot
         let output = Pipe()

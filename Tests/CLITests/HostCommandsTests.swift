@@ -153,4 +153,35 @@ struct HostCommandsTests {
         let unknown = try CommandRunner.run(["logs", "host-logs-nosuch"])
         #expect(unknown.status == 64)
     }
+
+    @Test func anotherUserCanNeitherSeeNorStopTheRun() throws {
+        // Only when the tests run as root and `runuser` exists: the other user is `nobody`.
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") else { return }
+        let file = try Self.flow("host-other-user")
+        let coordinator = try RunningCoordinator(arguments: [file.path], flow: "host-other-user")
+        let run = try #require(try Self.waitUntilRunning("host-other-user")["run"] as? String)
+        let chronetix = CommandRunner.binaryDirectory.appendingPathComponent("chronetix").path
+        let environment = ProcessInfo.processInfo.environment
+        let runtime = environment["CHRONETIX_RUNTIME_DIR"] ?? environment["XDG_RUNTIME_DIR"].map { "\($0)/chronetix" } ?? "/tmp/chronetix-0"
+        // Even pointed at this user's runtime directory, nobody reads no record (0700, 0600) and so has no token.
+        for arguments in [["ps", "--json"], ["stop", run], ["top", run, "--once"], ["logs", run]] {
+            let result = try CommandRunner.run("/usr/sbin/runuser", ["-u", "nobody", "--", "env", "CHRONETIX_RUNTIME_DIR=\(runtime)", chronetix] + arguments)
+            if arguments[0] == "ps" {
+                #expect(result.status == 0)
+                #expect(!result.output.contains(run), "\(result.output)")
+            } else {
+                #expect(result.status == 64, "\(arguments): \(result.standardError)")
+                #expect(result.standardError.contains("no running run") || result.standardError.contains("no run or flow"), "\(result.standardError)")
+            }
+        }
+        // The socket itself is out of reach too: its directory is this user's, mode 0700.
+        let socket = "\(environment["TMPDIR"] ?? "/tmp")/chronetix-\(run)/bus.sock"
+        let connect = try CommandRunner.run("/usr/sbin/runuser", ["-u", "nobody", "--", "python3", "-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])", socket])
+        #expect(connect.status != 0)
+        #expect(connect.standardError.contains("Permission denied"), "\(connect.standardError)")
+        // The run went on untouched.
+        #expect(try Self.listed("host-other-user").first?["phase"] as? String == "running")
+        #expect(try CommandRunner.run(["stop", run]).status == 0)
+        #expect(try coordinator.finish().status == 130)
+    }
 }
