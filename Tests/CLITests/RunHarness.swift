@@ -168,15 +168,20 @@ final class BackgroundProcess {
 /// What a run of flow `flow` may not leave behind: ring segments (`/dev/shm/chronetix.<flow>-…`), its run
 /// directory (`$TMPDIR/chronetix-<flow>-…`), worker processes attached to it, programs of its `process` nodes.
 enum Leftovers {
+    /// The run records of flow `flow` in the runtime directory (`runs/<flow>-….cbor`).
+    static func records(of flow: String) -> [String] {
+        let environment = ProcessInfo.processInfo.environment
+        let runtime = environment["CHRONETIX_RUNTIME_DIR"] ?? environment["XDG_RUNTIME_DIR"].map { "\($0)/chronetix" } ?? "/tmp/chronetix-\(getuid())"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "\(runtime)/runs")) ?? []).filter { $0.hasPrefix("\(flow)-") }
+    }
+
     static func check(flow: String) throws {
         let segments = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix("chronetix.\(flow)-") }
         #expect(segments.isEmpty, "ring segments left behind: \(segments)")
         let temporary = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         let directories = try FileManager.default.contentsOfDirectory(atPath: temporary).filter { $0.hasPrefix("chronetix-\(flow)-") }
         #expect(directories.isEmpty, "run directories left behind: \(directories)")
-        let environment = ProcessInfo.processInfo.environment
-        let runtime = environment["CHRONETIX_RUNTIME_DIR"] ?? environment["XDG_RUNTIME_DIR"].map { "\($0)/chronetix" } ?? "/tmp/chronetix-\(getuid())"
-        let records = ((try? FileManager.default.contentsOfDirectory(atPath: "\(runtime)/runs")) ?? []).filter { $0.hasPrefix("\(flow)-") }
+        let records = self.records(of: flow)
         #expect(records.isEmpty, "run records left behind: \(records)")
         let (workers, programs) = runningProcesses(of: flow)
         #expect(workers.isEmpty, "workers left running: \(workers)")
