@@ -196,6 +196,7 @@ struct Logs: ParsableCommand {
         let record = live.first { $0.run == id }
         var offset = 0
         var pending: [UInt8] = []
+        var ended = false
         while true {
             // Read what was appended since the last look (the whole file the first time).
             if let bytes = try? RegularFile.read(path, maxBytes: RunLogs.maxLogBytes + 4096), bytes.count > offset {
@@ -209,8 +210,10 @@ struct Logs: ParsableCommand {
                 }
                 if !text.isEmpty && !StandardOutput.write(text) { return }
             }
-            guard follow, let record, record.isLive else { break }
-            Thread.sleep(forTimeInterval: 0.1)
+            guard follow, let record, !ended else { break }
+            // Once the coordinator is gone, one more look takes what it wrote last.
+            ended = !record.isLive
+            if !ended { Thread.sleep(forTimeInterval: 0.1) }
         }
     }
 

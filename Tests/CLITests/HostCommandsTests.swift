@@ -74,6 +74,14 @@ struct HostCommandsTests {
         #expect(log.status == 0, "\(log.standardError)")
         #expect(log.output.contains("run=\(run)") && log.output.contains("bus client attached"), "\(log.output)")
 
+        // A follower keeps printing until the run ends, and then ends by itself with the run's last lines.
+        let follower = Process()
+        follower.executableURL = CommandRunner.binaryDirectory.appendingPathComponent("chronetix")
+        follower.arguments = ["logs", run, "--follow"]
+        let followed = Pipe()
+        follower.standardOutput = followed
+        try follower.run()
+
         // Stopped from "another terminal", by a prefix of its id, with a drain timeout of its own.
         let stop = try CommandRunner.run(["stop", String(run.prefix(run.count - 3)), "--drain-timeout", "2"])
         #expect(stop.status == 0, "\(stop.standardError)")
@@ -85,6 +93,12 @@ struct HostCommandsTests {
         #expect((summary["cause"] as? String)?.hasPrefix("chronetix stop (pid ") == true, "\(summary)")
         #expect(summary["drain_timeout_ns"] as? Int == 2_000_000_000, "the stop's own drain timeout")
         #expect(result.summary["run"] as? String == run)
+        let followedText = String(decoding: followed.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        follower.waitUntilExit()
+        #expect(follower.terminationStatus == 0)
+        #expect(followedText.contains("bus client attached"), "\(followedText)")
+        // The workers' detachments come at the very end of the run.
+        #expect(followedText.contains("bus client detached"), "\(followedText)")
         // Gone from ps, and its record with it.
         #expect(try Self.listed("host-ps-stop").isEmpty)
     }
