@@ -102,7 +102,7 @@ let package = Package(
         // (status, stop). No FlowAdapter: a front end compiles, the coordinator runs what was compiled.
         .target(
             name: "ChronetixCoordinator",
-            dependencies: ["ChronetixCore", "ChronetixSystem", "ChronetixRuntime", "IpcEventBus"]
+            dependencies: ["ChronetixCore", "ChronetixSystem", "ShmDataPort", "ChronetixRuntime", "IpcEventBus"]
         ),
 
         // MARK: - Codec and compiler

@@ -62,6 +62,8 @@ final class FlowRun {
     /// `CLOCK_MONOTONIC` when the command started.
     let startNanoseconds: UInt64
     let runID: String
+    /// Where the run's directory, socket and rings are (``RunLayout``).
+    let layout: RunLayout
     let token: String
     let traceParent: String
     let socketPath: String
@@ -173,14 +175,15 @@ final class FlowRun {
         self.flow = flow
         self.options = options
         self.startNanoseconds = startNanoseconds
-        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        runID = "\(flow.flow)-\(String(repeating: "0", count: 8 - suffix.count))\(suffix)"
+        let layout = RunLayout(newRunOf: flow.flow)
+        self.layout = layout
+        runID = layout.run
         token = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
         let traceHigh = UInt64.random(in: 1...UInt64.max)
         let traceLow = UInt64.random(in: 0...UInt64.max)
         let span = UInt64.random(in: 1...UInt64.max)
         traceParent = TraceParent(traceIDHigh: traceHigh, traceIDLow: traceLow, parentID: span)?.text ?? ""
-        socketPath = "\(FileSystem.temporaryDirectory)/chronetix-\(runID)/bus.sock"
+        socketPath = layout.socketPath
         metrics = RunMetrics(flow: flow, run: runID)
         // The run's log goes to standard error and to its file in the runtime directory (`chronetix logs`); a
         // runtime directory that cannot be used costs the file and the record, not the run.
@@ -889,7 +892,7 @@ final class FlowRun {
     // MARK: - Helpers
 
     func ringName(_ edge: DataEdge) -> String {
-        RingName.forEdge(runID: runID, node: edge.from.node, output: edge.from.port)
+        layout.ringName(node: edge.from.node, output: edge.from.port)
     }
 
     private func assignment(for node: NodeManifest) throws -> WorkerAssignment {

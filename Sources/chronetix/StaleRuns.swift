@@ -67,25 +67,15 @@ enum StaleRuns {
         return .live
     }
 
-    /// `chronetix-<run id>`.
+    /// `chronetix-<run id>` (``RunLayout``).
     static func isRunDirectoryName(_ name: String) -> Bool {
-        name.hasPrefix("chronetix-") && isRunID(name.dropFirst("chronetix-".count))
+        RunLayout.runID(ofDirectoryName: name) != nil
     }
 
-    /// A run id: `<flow>-<8 hex digits>`, the flow name being lowercase letters, digits and hyphens.
-    static func isRunID(_ text: Substring) -> Bool {
-        guard let dash = text.lastIndex(of: "-") else { return false }
-        let flow = text[..<dash]
-        let suffix = text[text.index(after: dash)...]
-        return !flow.isEmpty && flow.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "-" }
-            && suffix.count == 8 && suffix.allSatisfy { ($0 >= "0" && $0 <= "9") || ($0 >= "a" && $0 <= "f") }
-    }
-
-    /// Whether a segment is a run's ring, `/chronetix.<run id>.<node>.<output>` (not another program's
-    /// ring with the Chronetix prefix, such as a test's or a bench's).
+    /// Whether a segment is a run's ring, `/chronetix.<run id>.<node>.<output>` (``RunLayout``), not
+    /// another program's ring with the Chronetix prefix, such as a test's or a bench's.
     static func isRunRing(_ name: String) -> Bool {
-        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "/chronetix" && isRunID(parts[1])
+        RunLayout.runID(ofRingName: name) != nil
     }
 
     /// Removes stale run directories (their socket file, then the empty directory).
