@@ -486,7 +486,8 @@ struct FlowParser {
         return .map(values)
     }
 
-    private mutating func configValue(_ node: SourceNode, spec: ConfigKeySpec, kind: NodeKindSpec) -> StructuredValue? {
+    /// One config value checked against its key's type; nil (and an error logged) when it does not fit.
+    mutating func configValue(_ node: SourceNode, spec: ConfigKeySpec, kind: NodeKindSpec) -> StructuredValue? {
         let what = "config \(Quote.quoted(spec.name)) of \(kind.name)"
         switch spec.type {
         case .integer(let range):

@@ -60,12 +60,15 @@ public struct ConfigKeySpec: Hashable, Sendable {
     /// ``StructuredValue/null`` means "unset" for optional keys with no natural default.
     public var defaultValue: StructuredValue?
     public var summary: String
+    /// Whether a running node takes a new value without a restart (`chronetix reload`).
+    public var isReloadable: Bool
 
-    public init(_ name: String, _ type: ConfigType, default defaultValue: StructuredValue?, _ summary: String) {
+    public init(_ name: String, _ type: ConfigType, default defaultValue: StructuredValue?, _ summary: String, reloadable: Bool = false) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
         self.summary = summary
+        isReloadable = reloadable
     }
 
     public var isRequired: Bool { defaultValue == nil }
@@ -138,7 +141,7 @@ public enum NodeCatalogue {
     private static let nonNegativeNumber: ClosedRange<Double> = 0...Double.greatestFiniteMagnitude
 
     private static let rate = ConfigKeySpec(
-        "rate_hz", .number(nonNegativeNumber), default: 0.0, "frames per second; 0 = as fast as possible")
+        "rate_hz", .number(nonNegativeNumber), default: 0.0, "frames per second; 0 = as fast as possible", reloadable: true)
     private static let frames = ConfigKeySpec(
         "frames", .integer(nonNegative), default: 0, "frames to produce; 0 = until stopped")
 
@@ -185,8 +188,8 @@ public enum NodeCatalogue {
         NodeKindSpec(
             "scale", role: .map, category: .business, inputs: [PortSpec("in", .f64)], outputs: [PortSpec("out", .f64)],
             config: [
-                ConfigKeySpec("factor", .number(anyNumber), default: 1.0, "multiplier"),
-                ConfigKeySpec("offset", .number(anyNumber), default: 0.0, "added after multiplying"),
+                ConfigKeySpec("factor", .number(anyNumber), default: 1.0, "multiplier", reloadable: true),
+                ConfigKeySpec("offset", .number(anyNumber), default: 0.0, "added after multiplying", reloadable: true),
             ],
             summary: "every sample × factor + offset"
         ),
@@ -195,8 +198,8 @@ public enum NodeCatalogue {
             config: [
                 ConfigKeySpec("channel", .integer(nonNegative), default: 0, "the channel tested"),
                 ConfigKeySpec("stat", .choice(["mean", "peak"]), default: "mean", "the statistic tested"),
-                ConfigKeySpec("min", .number(anyNumber), default: .null, "drop frames whose statistic is below"),
-                ConfigKeySpec("max", .number(anyNumber), default: .null, "drop frames whose statistic is above"),
+                ConfigKeySpec("min", .number(anyNumber), default: .null, "drop frames whose statistic is below", reloadable: true),
+                ConfigKeySpec("max", .number(anyNumber), default: .null, "drop frames whose statistic is above", reloadable: true),
             ],
             summary: "passes frames whose channel statistic lies within [min, max]"
         ),
@@ -232,7 +235,7 @@ public enum NodeCatalogue {
         ),
         NodeKindSpec(
             "log", role: .sink, category: .system, inputs: [PortSpec("in", .any)],
-            config: [ConfigKeySpec("every", .integer(positive), default: 1, "log one frame in N")],
+            config: [ConfigKeySpec("every", .integer(positive), default: 1, "log one frame in N", reloadable: true)],
             summary: "logs frame headers (and a payload preview)"
         ),
         NodeKindSpec(

@@ -43,7 +43,7 @@ struct Nodes: ParsableCommand {
                         case .null?: "optional"
                         case let value?: "default \(Self.describe(value, type: key.type))"
                         }
-                    lines.append("    \(padded)  \(key.type.summary); \(fallback). \(key.summary)")
+                    lines.append("    \(padded)  \(key.type.summary); \(fallback)\(key.isReloadable ? "; reloadable" : ""). \(key.summary)")
                 }
             }
             blocks.append(lines.joined(separator: "\n"))

@@ -124,7 +124,11 @@ import Testing
         }
         let one = try CommandRunner.run(["nodes", "scale"])
         #expect(one.output.hasPrefix("scale  [map, business]"))
-        #expect(one.output.contains("factor  number; default 1.0."))
+        #expect(one.output.contains("factor  number; default 1.0; reloadable."))
+        // A key that cannot change while the node runs says nothing of the kind.
+        let filter = try CommandRunner.run(["nodes", "filter"])
+        #expect(filter.output.contains("channel  integer >= 0; default 0. the channel tested"), "\(filter.output)")
+        #expect(filter.output.contains("min      number; optional; reloadable."), "\(filter.output)")
         let unknown = try CommandRunner.run(["nodes", "scael"])
         #expect(unknown.status != 0)
         #expect(unknown.standardError.contains("unknown node kind 'scael' (did you mean 'scale'?)"))
