@@ -245,7 +245,7 @@ struct Logs: ParsableCommand {
     }
 }
 
-/// Columns of text, as the summary lays them out.
+/// Columns of text, the first row the header: the summary's tables, `ps`, `top`.
 enum Table {
     static func render(_ rows: [[String]], rightAligned: [Int]) -> [String] {
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }

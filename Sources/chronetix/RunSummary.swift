@@ -197,7 +197,7 @@ struct RunSummary {
                 (node.exit.map(Self.exitText) ?? (node.byHand ? "by hand" : "-")) + (node.leftDown ? " (left down)" : ""),
             ])
         }
-        lines += Self.render(table, rightAligned: [2, 3, 4, 5, 6])
+        lines += Table.render(table, rightAligned: [2, 3, 4, 5, 6])
         lines.append("")
         var edgeTable = [["edge", "frames", "MB", "frames/s", "drops", "dups", "late", "p50", "p95", "p99"]]
         for edge in edges {
@@ -209,7 +209,7 @@ struct RunSummary {
                 Self.latencyText(edge.latency.p50), Self.latencyText(edge.latency.p95), Self.latencyText(edge.latency.p99),
             ])
         }
-        lines += Self.render(edgeTable, rightAligned: Array(1...9))
+        lines += Table.render(edgeTable, rightAligned: Array(1...9))
         for edge in edges { if let problem = edge.problem { lines.append("edge \(edge.key) failed: \(problem)") } }
         for node in nodes {
             guard case .map(let entries) = node.details, !entries.isEmpty else { continue }
@@ -217,16 +217,6 @@ struct RunSummary {
             lines.append("\(node.id) (\(node.kind)): " + entries.map { "\($0.key) \(Self.valueText($0.value))" }.joined(separator: ", "))
         }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    private static func render(_ rows: [[String]], rightAligned: [Int]) -> [String] {
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { column, cell in
-                let pad = String(repeating: " ", count: widths[column] - cell.count)
-                return rightAligned.contains(column) ? pad + cell : cell + pad
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }
     }
 
     private static func milliseconds(_ nanoseconds: UInt64) -> String {
