@@ -176,13 +176,23 @@ public struct WorkerMessage: Hashable, Sendable, Codable {
     }
 }
 
-/// The coordinator's commands, published on the control topics as text payloads.
-public enum ControlCommand: String, Sendable {
+/// The coordinator's commands to its workers.
+public enum ControlCommand: String, Hashable, Sendable, Codable {
     /// Every node is ready: sources begin.
     case start
     /// End the run early: sources stop and close their outputs, so the end of stream flows downstream and
     /// every node drains and reports as at a normal end.
     case stop
+}
+
+/// One command, as published on the control topics (`flow.F.control`, `flow.F.N.control`): CBOR
+/// (``RunCoding``), like every other run message. A worker ignores (and logs) what it cannot decode.
+public struct ControlMessage: Hashable, Sendable, Codable {
+    public var command: ControlCommand
+
+    public init(_ command: ControlCommand) {
+        self.command = command
+    }
 }
 
 /// Encoding of the run protocol's payloads: a `Codable` value as a `StructuredValue`, as CBOR.

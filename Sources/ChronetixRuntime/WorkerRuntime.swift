@@ -176,7 +176,7 @@ final class WorkerSession {
 
     private func handle(_ event: BusEvent) {
         guard case .message(let delivery) = event else { return }
-        switch ControlCommand(rawValue: String(decoding: delivery.envelope.payload, as: UTF8.self)) {
+        switch (try? RunCoding.decode(ControlMessage.self, from: delivery.envelope.payload))?.command {
         case .start: isStarted = true
         case .stop:
             isStarted = true

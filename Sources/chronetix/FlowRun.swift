@@ -774,7 +774,9 @@ final class FlowRun {
 
     private func publish(_ command: ControlCommand, to node: String? = nil) {
         let topic = node.map { Topics.control(flow: flow.flow, node: $0) } ?? Topics.control(flow: flow.flow)
-        server?.publish(Envelope(id: 0, topic: topic, payload: Array(command.rawValue.utf8)))
+        // Cannot fail: a message of one enum field always encodes.
+        guard let payload = try? RunCoding.encode(ControlMessage(command)) else { return }
+        server?.publish(Envelope(id: 0, topic: topic, contentType: RunCoding.contentType, payload: payload))
     }
 
     /// Reaps the workers that ended (their exit descriptors woke the loop; polled as well), and records each
