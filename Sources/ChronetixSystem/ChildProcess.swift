@@ -62,18 +62,19 @@ public struct ChildProcess: Sendable {
         searchPath: Bool = false
     ) throws(Errno) {
         var pid: Int32 = 0
-        let result = unsafe Self.withCStrings([path] + arguments) { argv in
-            unsafe Self.withCStrings(environment) { envp in
-                // Safe: both arrays are NULL-terminated and outlive the call; posix_spawn copies them, and the
-                // working directory's C string lives for the call.
-                unsafe cx_spawn(
-                    path, argv, envp, newProcessGroup ? 1 : 0,
-                    standardInput ?? -1, standardOutput ?? -1, standardError ?? -1,
-                    workingDirectory, searchPath ? 1 : 0, &pid
-                )
+        try SystemCall.returningError("posix_spawn") {
+            unsafe Self.withCStrings([path] + arguments) { argv in
+                unsafe Self.withCStrings(environment) { envp in
+                    // Safe: both arrays are NULL-terminated and outlive the call; posix_spawn copies them, and the
+                    // working directory's C string lives for the call.
+                    unsafe cx_spawn(
+                        path, argv, envp, newProcessGroup ? 1 : 0,
+                        standardInput ?? -1, standardOutput ?? -1, standardError ?? -1,
+                        workingDirectory, searchPath ? 1 : 0, &pid
+                    )
+                }
             }
         }
-        guard result == 0 else { throw Errno(rawValue: result) }
         self.pid = pid
     }
 
@@ -89,9 +90,7 @@ public struct ChildProcess: Sendable {
     /// Wraps `waitid(2)` with `WNOWAIT`.
     /// - Throws: The `Errno` of `waitid` (`ECHILD` once reaped).
     public func hasEnded() throws(Errno) -> Bool {
-        let result = cx_child_ended(pid)
-        if result < 0 { throw Errno.current }
-        return result == 1
+        try SystemCall.value("waitid") { cx_child_ended(pid) } == 1
     }
 
     /// Waits for the child to end and reaps it.
@@ -109,9 +108,7 @@ public struct ChildProcess: Sendable {
     /// refers to this child and no other. It stays readable once the child ended (reaped or not).
     /// - Throws: The `Errno` of `pidfd_open` (`ENOSYS` on kernels before 5.3, `ESRCH` once reaped).
     public func exitDescriptor() throws(Errno) -> FileDescriptor {
-        let descriptor = cx_pidfd_open(pid)
-        guard descriptor >= 0 else { throw Errno.current }
-        return FileDescriptor(adopting: descriptor)
+        FileDescriptor(adopting: try SystemCall.value("pidfd_open") { cx_pidfd_open(pid) })
     }
 
     /// Sends a signal to the child. Wraps `kill(2)`; a child already gone is not an error.
@@ -131,8 +128,7 @@ public struct ChildProcess: Sendable {
         var exited: Int32 = 0
         var value: Int32 = 0
         // Safe: the two out-parameters live across the call.
-        let result = unsafe cx_wait_child(pid, noHang ? 1 : 0, &exited, &value)
-        if result < 0 { throw Errno.current }
+        let result = try SystemCall.value("waitpid") { unsafe cx_wait_child(pid, noHang ? 1 : 0, &exited, &value) }
         if result == 0 { return nil }
         return exited == 1 ? .exited(value) : .signaled(value)
     }

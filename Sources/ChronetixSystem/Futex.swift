@@ -29,23 +29,24 @@ public enum Futex {
         timeoutNanoseconds: UInt64?
     ) -> WaitResult {
         let pointer = unsafe word.assumingMemoryBound(to: UInt32.self)
-        let result: Int32
-        if let timeoutNanoseconds {
-            var timeout = timespec(
-                tv_sec: Int(timeoutNanoseconds / 1_000_000_000),
-                tv_nsec: Int(timeoutNanoseconds % 1_000_000_000)
-            )
-            result = unsafe cx_futex_wait(pointer, expected, &timeout)
-        } else {
-            result = unsafe cx_futex_wait(pointer, expected, nil)
-        }
-        if result == 0 { return .woken }
-        switch errno {
-        case ETIMEDOUT: return .timedOut
-        case EINTR: return .interrupted
-        default:
-            // EFAULT or EINVAL: the word is not mapped or not aligned, a broken invariant of the caller.
-            preconditionFailure("futex(FUTEX_WAIT) failed: \(Errno.current)")
+        var timeout = timespec(
+            tv_sec: Int((timeoutNanoseconds ?? 0) / 1_000_000_000),
+            tv_nsec: Int((timeoutNanoseconds ?? 0) % 1_000_000_000)
+        )
+        do {
+            // The shim reports EAGAIN (the word already differed) as 0. Safe: `timeout` lives for the call.
+            _ = try SystemCall.value("futex", retryOnInterrupt: false) {
+                timeoutNanoseconds == nil
+                    ? unsafe cx_futex_wait(pointer, expected, nil) : unsafe cx_futex_wait(pointer, expected, &timeout)
+            }
+            return .woken
+        } catch .timedOut {
+            return .timedOut
+        } catch .interrupted {
+            return .interrupted
+        } catch {
+            // EINVAL: the word is not aligned, a broken invariant of the caller (EFAULT traps in SystemCall).
+            preconditionFailure("futex(FUTEX_WAIT) failed: \(error)")
         }
     }
 
@@ -57,10 +58,12 @@ public enum Futex {
     /// - Warning: `word` must stay mapped for the whole call.
     @discardableResult
     public static func wake(on word: UnsafeMutableRawPointer, count: Int32) -> Int {
-        let result = unsafe cx_futex_wake(word.assumingMemoryBound(to: UInt32.self), count)
-        // FUTEX_WAKE fails only for a bad address or operation: a broken invariant of the caller.
-        precondition(result >= 0, "futex(FUTEX_WAKE) failed: \(Errno.current)")
-        return Int(result)
+        do {
+            return Int(try SystemCall.value("futex") { unsafe cx_futex_wake(word.assumingMemoryBound(to: UInt32.self), count) })
+        } catch {
+            // FUTEX_WAKE fails only for a bad address or operation: a broken invariant of the caller.
+            preconditionFailure("futex(FUTEX_WAKE) failed: \(error)")
+        }
     }
 }
 
@@ -110,7 +113,7 @@ public enum CPU {
     /// - Parameter cpu: The CPU number.
     /// - Throws: The `Errno` of `sched_setaffinity`.
     public static func pinCurrentThread(to cpu: Int) throws(Errno) {
-        guard cx_pin_to_cpu(Int32(cpu)) == 0 else { throw Errno.current }
+        try SystemCall.nothing("sched_setaffinity") { cx_pin_to_cpu(Int32(cpu)) }
     }
 
     /// The number of CPUs online (`sysconf(_SC_NPROCESSORS_ONLN)`).

@@ -101,7 +101,7 @@ public enum Processes {
     ///   - signal: The signal number (`SIGKILL`, …).
     /// - Throws: The `Errno` of `kill` (`ESRCH` when the process is gone).
     public static func send(signal: Int32, to pid: Int32) throws(Errno) {
-        guard kill(pid, signal) == 0 else { throw Errno.current }
+        try SystemCall.nothing("kill") { kill(pid, signal) }
     }
 
     /// The real user id of this process.
@@ -111,6 +111,6 @@ public enum Processes {
     /// - Parameter signal: The signal (`SIGKILL` for helpers that must never outlive their parent).
     /// - Throws: The `Errno` of `prctl`.
     public static func setParentDeathSignal(_ signal: Int32) throws(Errno) {
-        guard cx_set_parent_death_signal(signal) == 0 else { throw Errno.current }
+        try SystemCall.nothing("prctl") { cx_set_parent_death_signal(signal) }
     }
 }
