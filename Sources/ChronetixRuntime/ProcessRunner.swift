@@ -162,7 +162,7 @@ final class ProcessRunner {
                     try takeErrorReports()
                     if session.isStopping && !stoppedByRun {
                         // The run stops: a program that makes frames of its own is asked to end.
-                        child?.send(signal: SIGTERM)
+                        child?.send(signal: .terminate)
                         stoppedByRun = true
                     }
                 }
@@ -184,7 +184,7 @@ final class ProcessRunner {
         let end = try waitForEnd()
         try takeErrorReports()
         // The SIGTERM the run sent to stop a program without inputs is the expected end, not a failure.
-        let expected = end == .exited(0) || (stoppedByRun && end == .signaled(SIGTERM))
+        let expected = end == .exited(0) || (stoppedByRun && end == .signaled(.terminate))
         guard expected else {
             throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) ended with \(end)")
         }
@@ -233,22 +233,22 @@ final class ProcessRunner {
     /// is ended: `SIGTERM`, then `SIGKILL` a second later, and the node fails saying so.
     private func waitForEnd() throws -> ChildProcess.Termination {
         let start = Clock.monotonicNanoseconds()
-        var signalled: Int32 = 0
+        var signalled: Signal?
         while true {
             if let end = waitForEnd(milliseconds: 0) {
-                if signalled != 0 {
+                if signalled != nil {
                     throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) did not exit within 5 s of its output ending; it was stopped (\(end))")
                 }
                 return end
             }
             try session.waitForCommand(milliseconds: 5)
             let waited = Clock.monotonicNanoseconds() &- start
-            if waited > 5_000_000_000 && signalled == 0 {
-                child?.send(signal: SIGTERM)
-                signalled = SIGTERM
-            } else if waited > 6_000_000_000 && signalled == SIGTERM {
-                child?.send(signal: SIGKILL)
-                signalled = SIGKILL
+            if waited > 5_000_000_000 && signalled == nil {
+                child?.send(signal: .terminate)
+                signalled = .terminate
+            } else if waited > 6_000_000_000 && signalled == .terminate {
+                child?.send(signal: .kill)
+                signalled = .kill
             }
         }
     }
@@ -279,9 +279,9 @@ final class ProcessRunner {
         input = nil
         if termination == nil, let child {
             if waitForEnd(milliseconds: 0) == nil {
-                child.send(signal: SIGTERM)
+                child.send(signal: .terminate)
                 if waitForEnd(milliseconds: 1000) == nil {
-                    child.send(signal: SIGKILL)
+                    child.send(signal: .kill)
                     _ = waitForEnd(milliseconds: 10_000)
                 }
             }

@@ -9,26 +9,13 @@ public struct ChildProcess: Sendable {
         /// It exited with this status.
         case exited(Int32)
         /// A signal killed it.
-        case signaled(Int32)
+        case signaled(Signal)
 
+        /// `exit status 3`, `killed by signal 9 (SIGKILL)`.
         public var description: String {
             switch self {
             case .exited(let status): "exit status \(status)"
-            case .signaled(let signal): "killed by signal \(signal)\(Self.name(of: signal).map { " (\($0))" } ?? "")"
-            }
-        }
-
-        private static func name(of signal: Int32) -> String? {
-            switch signal {
-            case SIGKILL: "SIGKILL"
-            case SIGTERM: "SIGTERM"
-            case SIGSEGV: "SIGSEGV"
-            case SIGABRT: "SIGABRT"
-            case SIGINT: "SIGINT"
-            case SIGBUS: "SIGBUS"
-            case SIGILL: "SIGILL"
-            case SIGTRAP: "SIGTRAP"
-            default: nil
+            case .signaled(let signal): "killed by signal \(signal.rawValue)\(signal.name.map { " (\($0))" } ?? "")"
             }
         }
     }
@@ -112,16 +99,26 @@ public struct ChildProcess: Sendable {
     }
 
     /// Sends a signal to the child. Wraps `kill(2)`; a child already gone is not an error.
-    public func send(signal: Int32) {
-        _ = kill(pid, signal)
+    /// - Parameter signal: The signal.
+    public func send(signal: Signal) {
+        // ESRCH (the child is gone) is the only error a signal to one's own child can meet.
+        _ = kill(pid, signal.rawValue)
     }
 
     /// Sends a signal to the child's whole process group: the child (started with `newProcessGroup`) and
     /// whatever it started, even those its own end left behind. Wraps `kill(2)` with `-pid`.
     ///
     /// Only while the child is not yet reaped: until then its pid (and so its group id) cannot be reused.
+    /// - Parameter signal: The signal.
+    public func sendToGroup(signal: Signal) {
+        // ESRCH (the whole group is gone) is the only error a signal to one's own child's group can meet.
+        _ = kill(-pid, signal.rawValue)
+    }
+
+    /// ``sendToGroup(signal:)`` with a raw signal number, for the coordinator's code that still passes one.
+    /// - Parameter signal: The signal number.
     public func sendToGroup(signal: Int32) {
-        _ = kill(-pid, signal)
+        sendToGroup(signal: Signal(rawValue: signal))
     }
 
     private func wait(noHang: Bool) throws(Errno) -> Termination? {
@@ -130,7 +127,7 @@ public struct ChildProcess: Sendable {
         // Safe: the two out-parameters live across the call.
         let result = try SystemCall.value("waitpid") { unsafe cx_wait_child(pid, noHang ? 1 : 0, &exited, &value) }
         if result == 0 { return nil }
-        return exited == 1 ? .exited(value) : .signaled(value)
+        return exited == 1 ? .exited(value) : .signaled(Signal(rawValue: value))
     }
 
     /// Calls `body` with a NULL-terminated array of C strings that live for the call.

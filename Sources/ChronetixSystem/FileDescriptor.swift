@@ -91,10 +91,13 @@ public final class SystemFile {
     /// Opens a file. Wraps `open(2)` with `O_CLOEXEC` added (no child process inherits it); retries `EINTR`.
     /// - Parameters:
     ///   - path: The file.
-    ///   - flags: `O_RDONLY`, or `O_WRONLY` with `O_CREAT`, `O_TRUNC`, `O_APPEND`…
-    ///   - mode: The permissions of a file `O_CREAT` makes, before the umask.
+    ///   - options: ``FileDescriptor/OpenOptions/readOnly``, or ``FileDescriptor/OpenOptions/writeOnly`` with
+    ///     ``FileDescriptor/OpenOptions/create``, ``FileDescriptor/OpenOptions/truncate``,
+    ///     ``FileDescriptor/OpenOptions/append``…
+    ///   - mode: The permissions of a file ``FileDescriptor/OpenOptions/create`` makes, before the umask.
     /// - Throws: The `Errno` of `open` (`ENOENT`, `EACCES`, `EISDIR`…).
-    public init(path: String, flags: Int32, mode: UInt32 = 0o666) throws(Errno) {
+    public init(path: String, options: FileDescriptor.OpenOptions, mode: UInt32 = 0o666) throws(Errno) {
+        let flags = options.rawValue
         // Safe: the path is converted to a C string that lives for the duration of the call.
         descriptor = try SystemCall.value("open") { unsafe Glibc.open(path, flags | O_CLOEXEC, mode) }
     }

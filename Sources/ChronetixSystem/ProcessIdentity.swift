@@ -97,20 +97,36 @@ struct ProcessStatus {
 public enum Processes {
     /// Sends a signal. Wraps `kill(2)`.
     /// - Parameters:
+    ///   - signal: The signal (``Signal/kill``, …).
     ///   - pid: The target.
-    ///   - signal: The signal number (`SIGKILL`, …).
     /// - Throws: The `Errno` of `kill` (`ESRCH` when the process is gone).
+    public static func send(signal: Signal, to pid: Int32) throws(Errno) {
+        try SystemCall.nothing("kill") { kill(pid, signal.rawValue) }
+    }
+
+    /// ``send(signal:to:)`` with a raw signal number, for the coordinator's code that still passes one.
+    /// - Parameters:
+    ///   - signal: The signal number.
+    ///   - pid: The target.
+    /// - Throws: The `Errno` of `kill`.
     public static func send(signal: Int32, to pid: Int32) throws(Errno) {
-        try SystemCall.nothing("kill") { kill(pid, signal) }
+        try send(signal: Signal(rawValue: signal), to: pid)
     }
 
     /// The real user id of this process.
     public static var userID: UInt32 { getuid() }
 
     /// Asks the kernel to send `signal` to this process when its parent dies. Wraps `prctl(PR_SET_PDEATHSIG)`.
-    /// - Parameter signal: The signal (`SIGKILL` for helpers that must never outlive their parent).
+    /// - Parameter signal: The signal (``Signal/kill`` for helpers that must never outlive their parent).
+    /// - Throws: The `Errno` of `prctl`.
+    public static func setParentDeathSignal(_ signal: Signal) throws(Errno) {
+        try SystemCall.nothing("prctl") { cx_set_parent_death_signal(signal.rawValue) }
+    }
+
+    /// The same with a raw signal number, for the coordinator's code that still passes one.
+    /// - Parameter signal: The signal number.
     /// - Throws: The `Errno` of `prctl`.
     public static func setParentDeathSignal(_ signal: Int32) throws(Errno) {
-        try SystemCall.nothing("prctl") { cx_set_parent_death_signal(signal) }
+        try setParentDeathSignal(Signal(rawValue: signal))
     }
 }

@@ -466,7 +466,7 @@ public enum UnixSocketTable {
     /// - Returns: The paths (abstract sockets, whose names start with `@`, are left out).
     /// - Throws: The `Errno` of reading `/proc/net/unix`.
     public static func listeningPaths() throws(Errno) -> Set<String> {
-        let file = try SystemFile(path: "/proc/net/unix", flags: O_RDONLY)
+        let file = try SystemFile(path: "/proc/net/unix", options: .readOnly)
         var text: [UInt8] = []
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
         defer { unsafe chunk.deallocate() }

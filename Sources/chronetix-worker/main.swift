@@ -86,7 +86,7 @@ guard let node = options["--node"] else { usageError("Missing expected argument 
 if let parentText = options["--parent"] {
     // Started by the coordinator: end with it, even if it is killed.
     guard let parent = Int32(parentText) else { usageError("'--parent' takes a process id, not '\(parentText)'") }
-    try? Processes.setParentDeathSignal(SIGTERM)
+    try? Processes.setParentDeathSignal(.terminate)
     if getppid() != parent { exit(WorkerExit.busLost) }
 }
 // Safe: getenv's result, when not NULL, is a C string that lives while nothing changes the environment.

@@ -1,0 +1,34 @@
+import Glibc
+
+/// Clocks read through `clock_gettime(2)` (a vDSO call: no system call on x86-64).
+public enum Clock {
+    /// `CLOCK_MONOTONIC` in nanoseconds: the clock shared by every process on the host, used for frame
+    /// timestamps, deadlines and benchmark intervals.
+    public static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        _ = unsafe clock_gettime(CLOCK_MONOTONIC, &now)  // cannot fail for a valid clock id and pointer
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+
+    /// A duration in whole nanoseconds; negative durations are 0.
+    public static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+
+    /// An `epoll_wait` timeout from `now` to `deadline` (monotonic nanoseconds): whole milliseconds rounded
+    /// up, at most 60 s (the caller loops), 0 when the deadline has passed, -1 (forever) for `UInt64.max`.
+    public static func epollMilliseconds(from now: UInt64, until deadline: UInt64) -> Int32 {
+        guard deadline > now else { return 0 }
+        if deadline == UInt64.max { return -1 }
+        return Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
+    }
+
+    /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, for reports people read.
+    public static func realtimeNanoseconds() -> UInt64 {
+        var now = timespec()
+        _ = unsafe clock_gettime(CLOCK_REALTIME, &now)  // cannot fail for a valid clock id and pointer
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+}
