@@ -232,25 +232,21 @@ final class ProcessRunner {
     /// from it, so one that lingers 5 s (a grandchild holding the pipe, a program that ignores end of input)
     /// is ended: `SIGTERM`, then `SIGKILL` a second later, and the node fails saying so.
     private func waitForEnd() throws -> ChildProcess.Termination {
-        let start = Clock.monotonicNanoseconds()
-        var signalled: Signal?
-        while true {
-            if let end = waitForEnd(milliseconds: 0) {
-                if signalled != nil {
-                    throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) did not exit within 5 s of its output ending; it was stopped (\(end))")
-                }
-                return end
-            }
+        let teardown = Teardown([.wait(.seconds(5)), .send(.terminate, allowedDurationToNextStep: .seconds(1))])
+        let signalled = try teardown.perform(
+            send: { signal in child?.send(signal: signal) },
+            hasEnded: { waitForEnd(milliseconds: 0) != nil },
+            pause: { try session.waitForCommand(milliseconds: 5) }
+        )
+        var end = waitForEnd(milliseconds: 0)
+        while end == nil {  // after SIGKILL: until the kernel has ended it
             try session.waitForCommand(milliseconds: 5)
-            let waited = Clock.monotonicNanoseconds() &- start
-            if waited > 5_000_000_000 && signalled == nil {
-                child?.send(signal: .terminate)
-                signalled = .terminate
-            } else if waited > 6_000_000_000 && signalled == .terminate {
-                child?.send(signal: .kill)
-                signalled = .kill
-            }
+            end = waitForEnd(milliseconds: 0)
         }
+        if signalled != nil {
+            throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) did not exit within 5 s of its output ending; it was stopped (\(end!))")
+        }
+        return end!
     }
 
     /// The process's end, waiting at most `milliseconds` for it; reaps it.
@@ -277,14 +273,14 @@ final class ProcessRunner {
     /// Ends the process (`SIGTERM`, then `SIGKILL` after 1 s) if it still runs, and joins the reader threads.
     private func endProcess() {
         input = nil
-        if termination == nil, let child {
-            if waitForEnd(milliseconds: 0) == nil {
-                child.send(signal: .terminate)
-                if waitForEnd(milliseconds: 1000) == nil {
-                    child.send(signal: .kill)
-                    _ = waitForEnd(milliseconds: 10_000)
-                }
-            }
+        if termination == nil, let child, waitForEnd(milliseconds: 0) == nil {
+            let last = Teardown.gracefulShutDown(allowedDuration: .seconds(1)).perform(
+                send: { signal in child.send(signal: signal) },
+                hasEnded: { waitForEnd(milliseconds: 0) != nil },
+                pause: { usleep(2000) }
+            )
+            // After SIGKILL, 10 s for the kernel to end it; a process that outlives that stays unreaped, as before.
+            if last == .kill { _ = waitForEnd(milliseconds: 10_000) }
         }
         // The process is gone: readers drain what it left in the pipes and stop at end of file, or at once
         // when a grandchild still holds a pipe open.
