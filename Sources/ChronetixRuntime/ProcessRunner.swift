@@ -4,10 +4,6 @@ internal import ChronetixSystem
 internal import ShmDataPort
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Runs a `process` node: an executable of the user's that gets the node's input frames on its standard
 /// input and writes its output frames to its standard output, as ``ProcessRecord``s; what it writes to
 /// standard error goes to the worker's log, line by line, with the node id.
@@ -266,7 +262,7 @@ final class ProcessRunner {
                 return termination
             }
             guard Clock.monotonicNanoseconds() < deadline else { return nil }
-            usleep(2000)
+            Clock.sleep(nanoseconds: 2_000_000)
         }
     }
 
@@ -277,7 +273,7 @@ final class ProcessRunner {
             let last = Teardown.gracefulShutDown(allowedDuration: .seconds(1)).perform(
                 send: { signal in child.send(signal: signal) },
                 hasEnded: { waitForEnd(milliseconds: 0) != nil },
-                pause: { usleep(2000) }
+                pause: { Clock.sleep(nanoseconds: 2_000_000) }
             )
             // After SIGKILL, 10 s for the kernel to end it; a process that outlives that stays unreaped, as before.
             if last == .kill { _ = waitForEnd(milliseconds: 10_000) }

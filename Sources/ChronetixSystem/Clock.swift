@@ -25,6 +25,27 @@ public enum Clock {
         return Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
     }
 
+    /// Sleeps until `CLOCK_MONOTONIC` reaches `deadline`. Wraps `clock_nanosleep(2)` with `TIMER_ABSTIME`;
+    /// retries `EINTR` (an absolute sleep resumes by repeating the same call).
+    /// - Parameter deadline: When to return, in monotonic nanoseconds; a past one returns at once.
+    /// - Throws: The `Errno` of `clock_nanosleep` (`EINVAL`).
+    public static func sleep(untilMonotonicNanoseconds deadline: UInt64) throws(Errno) {
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        // Safe: `time` is a local that outlives the call; no remainder is asked for (nil).
+        try SystemCall.returningError("clock_nanosleep") { unsafe clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil) }
+    }
+
+    /// Sleeps for at least `nanoseconds` of `CLOCK_MONOTONIC` (``sleep(untilMonotonicNanoseconds:)`` from now).
+    /// For the short pauses of polling loops; a sleep cannot fail for a valid deadline.
+    /// - Parameter nanoseconds: How long.
+    public static func sleep(nanoseconds: UInt64) {
+        let (deadline, overflow) = monotonicNanoseconds().addingReportingOverflow(nanoseconds)
+        // EINVAL needs a negative or out-of-range time, which a deadline below UInt64.max is not.
+        do { try sleep(untilMonotonicNanoseconds: overflow ? UInt64(Int.max) : deadline) } catch {
+            preconditionFailure("clock_nanosleep failed: \(error)")
+        }
+    }
+
     /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, for reports people read.
     public static func realtimeNanoseconds() -> UInt64 {
         var now = timespec()

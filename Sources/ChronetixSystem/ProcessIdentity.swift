@@ -113,6 +113,23 @@ public enum Processes {
         try send(signal: Signal(rawValue: signal), to: pid)
     }
 
+    /// The id of this process's parent (`getppid(2)`, which cannot fail): 1, or a subreaper's, once the
+    /// parent has died.
+    public static var parentID: Int32 { getppid() }
+
+    /// The value of an environment variable (`getenv(3)`), or `nil` when it is not set.
+    /// - Parameter name: The variable's name.
+    /// - Returns: Its value, copied.
+    public static func environmentValue(named name: String) -> String? {
+        // Safe: getenv's result, when not NULL, is a C string that lives while nothing changes the environment
+        // (nothing in Chronetix calls setenv); it is copied into a String at once.
+        unsafe getenv(name).map { unsafe String(cString: $0) }
+    }
+
+    /// Ends this process with `status` (`exit(3)`: `atexit` handlers run and standard I/O is flushed).
+    /// - Parameter status: The exit status.
+    public static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
+
     /// The real user id of this process.
     public static var userID: UInt32 { getuid() }
 

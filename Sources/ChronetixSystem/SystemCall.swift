@@ -58,18 +58,26 @@ package enum SystemCall {
     }
 
     /// Makes a call that returns its error number instead of setting `errno` (0 for success): `pthread_create`,
-    /// `posix_spawn`. Such calls never fail with `EINTR`, so none is retried.
+    /// `posix_spawn`, `clock_nanosleep` (the one of them a signal can interrupt).
     /// - Parameters:
     ///   - name: The call's name, for the trap's message.
+    ///   - retryOnInterrupt: Whether an `EINTR` repeats the call (`true`) or is thrown.
     ///   - body: The call.
     /// - Throws: The `Errno` the call returned.
     @inline(__always)
-    package static func returningError(_ name: StaticString, _ body: () -> Int32) throws(Errno) {
-        let result = body()
-        guard result != 0 else { return }
-        let error = Errno(rawValue: result)
-        checkAcceptable(error, name, badDescriptorIsError: false)
-        throw error
+    package static func returningError(
+        _ name: StaticString,
+        retryOnInterrupt: Bool = true,
+        _ body: () -> Int32
+    ) throws(Errno) {
+        while true {
+            let result = body()
+            guard result != 0 else { return }
+            let error = Errno(rawValue: result)
+            if error == .interrupted && retryOnInterrupt { continue }
+            checkAcceptable(error, name, badDescriptorIsError: false)
+            throw error
+        }
     }
 
     /// Makes a read or write that may be non-blocking: a count is ``IOResult/done(_:)`` (or
