@@ -270,7 +270,9 @@ enum OpenFile {
     ///   - node: The node's id, for the message.
     /// - Throws: A ``NodeError`` naming the path, the purpose and the errno text (`ENOENT: No such file or
     ///   directory`).
-    static func open(_ path: String, options: FileDescriptor.OpenOptions, purpose: String, node: String) throws(NodeError) -> SystemFile {
+    static func open(_ path: String, options: FileDescriptor.OpenOptions, purpose: String, node: String)
+        throws(NodeError) -> SystemFile
+    {
         do {
             return try SystemFile(path: path, options: options)
         } catch {

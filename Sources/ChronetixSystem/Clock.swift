@@ -32,7 +32,9 @@ public enum Clock {
     public static func sleep(untilMonotonicNanoseconds deadline: UInt64) throws(Errno) {
         var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         // Safe: `time` is a local that outlives the call; no remainder is asked for (nil).
-        try SystemCall.returningError("clock_nanosleep") { unsafe clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil) }
+        try SystemCall.returningError("clock_nanosleep") {
+            unsafe clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil)
+        }
     }
 
     /// Sleeps for at least `nanoseconds` of `CLOCK_MONOTONIC` (``sleep(untilMonotonicNanoseconds:)`` from now).

@@ -55,7 +55,9 @@ public struct Epoll: ~Copyable {
     ///   - data: The value reported with its events.
     /// - Throws: The `Errno` of `epoll_ctl` (`EEXIST` when it is already registered, `EPERM` for a regular file).
     public func add(_ descriptor: Int32, events: Events, data: UInt64) throws(Errno) {
-        try SystemCall.nothing("epoll_ctl") { cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_ADD, descriptor, events.rawValue, data) }
+        try SystemCall.nothing("epoll_ctl") {
+            cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_ADD, descriptor, events.rawValue, data)
+        }
     }
 
     /// Changes what is watched on a registered descriptor and the value reported with it. Wraps `epoll_ctl(2)`
@@ -67,7 +69,9 @@ public struct Epoll: ~Copyable {
     ///   - data: The value reported with its events from now on.
     /// - Throws: The `Errno` of `epoll_ctl` (`ENOENT` when it is not registered).
     public func modify(_ descriptor: Int32, events: Events, data: UInt64) throws(Errno) {
-        try SystemCall.nothing("epoll_ctl") { cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_MOD, descriptor, events.rawValue, data) }
+        try SystemCall.nothing("epoll_ctl") {
+            cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_MOD, descriptor, events.rawValue, data)
+        }
     }
 
     /// Stops watching `descriptor`. Wraps `epoll_ctl(2)` `EPOLL_CTL_DEL`. Closing a descriptor removes it

@@ -55,7 +55,9 @@ public enum FileSystem {
     /// - Throws: `SystemCallError` naming `rmdir` (`ENOENT`, `ENOTEMPTY`, …) and the path.
     public static func removeDirectory(_ path: String) throws(SystemCallError) {
         // Safe: `path` is passed as a NUL-terminated C string that lives for the call.
-        do { try SystemCall.nothing("rmdir") { unsafe rmdir(path) } } catch { throw SystemCallError("rmdir", path, error) }
+        do { try SystemCall.nothing("rmdir") { unsafe rmdir(path) } } catch {
+            throw SystemCallError("rmdir", path, error)
+        }
     }
 
     /// Removes a name that is not a directory (a socket file, a regular file). Wraps `unlink(2)`.
@@ -64,7 +66,9 @@ public enum FileSystem {
     ///   caller decides whether a missing file matters.
     public static func removeFile(_ path: String) throws(SystemCallError) {
         // Safe: `path` is passed as a NUL-terminated C string that lives for the call.
-        do { try SystemCall.nothing("unlink") { unsafe unlink(path) } } catch { throw SystemCallError("unlink", path, error) }
+        do { try SystemCall.nothing("unlink") { unsafe unlink(path) } } catch {
+            throw SystemCallError("unlink", path, error)
+        }
     }
 
     /// The owner, permission bits and kind of a path, without following a final symbolic link.

@@ -59,7 +59,8 @@ public enum Futex {
     @discardableResult
     public static func wake(on word: UnsafeMutableRawPointer, count: Int32) -> Int {
         do {
-            return Int(try SystemCall.value("futex") { unsafe cx_futex_wake(word.assumingMemoryBound(to: UInt32.self), count) })
+            let pointer = unsafe word.assumingMemoryBound(to: UInt32.self)
+            return Int(try SystemCall.value("futex") { unsafe cx_futex_wake(pointer, count) })
         } catch {
             // FUTEX_WAKE fails only for a bad address or operation: a broken invariant of the caller.
             preconditionFailure("futex(FUTEX_WAKE) failed: \(error)")

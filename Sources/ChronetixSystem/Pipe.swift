@@ -72,7 +72,10 @@ extension FileDescriptor {
         var entry = pollfd(fd: rawValue, events: Int16(readiness == .readable ? POLLIN : POLLOUT), revents: 0)
         do {
             // Safe: poll reads and writes the one pollfd, which lives for the call.
-            return try SystemCall.value("poll", retryOnInterrupt: false) { unsafe Glibc.poll(&entry, 1, timeoutMilliseconds) } > 0
+            let ready = try SystemCall.value("poll", retryOnInterrupt: false) {
+                unsafe Glibc.poll(&entry, 1, timeoutMilliseconds)
+            }
+            return ready > 0
         } catch .interrupted {
             return false
         }

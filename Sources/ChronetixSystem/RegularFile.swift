@@ -38,7 +38,9 @@ public enum RegularFile {
         let descriptor: Int32
         do {
             // Safe: the path is converted to a NUL-terminated C string that lives for the call.
-            descriptor = try SystemCall.value("open") { unsafe open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
+            descriptor = try SystemCall.value("open") {
+                unsafe open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            }
         } catch {
             throw .open(error)
         }

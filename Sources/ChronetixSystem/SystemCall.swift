@@ -9,8 +9,8 @@ import Glibc
 ///   twice, or never owned) or a pointer that is not mapped. They trap with the call's name, as swift-nio's
 ///   `syscall(blocking:)` does. A call on a descriptor this process does not own (its standard streams, which
 ///   the parent may have closed) passes `badDescriptorIsError: true` and gets `EBADF` thrown instead.
-/// - Every other error is thrown as its ``Errno``; `EAGAIN` too, except through ``transfer(_:retryOnInterrupt:zeroIsEndOfFile:_:)``,
-///   where it is ``IOResult/wouldBlock``.
+/// - Every other error is thrown as its ``Errno``; `EAGAIN` too, except through
+///   ``transfer(_:retryOnInterrupt:zeroIsEndOfFile:_:)``, where it is ``IOResult/wouldBlock``.
 ///
 /// The call's name is a `StaticString`, so naming it costs nothing on the hot path (the bus's reads and writes).
 package enum SystemCall {

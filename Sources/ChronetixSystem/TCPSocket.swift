@@ -115,7 +115,9 @@ extension FileDescriptor {
         // Safe: getsockname writes at most `length` bytes into `storage`, which lives for the call.
         try SystemCall.nothing("getsockname") {
             unsafe withUnsafeMutablePointer(to: &storage) { pointer in
-                unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe getsockname(rawValue, $0, &length) }
+                unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    unsafe getsockname(rawValue, $0, &length)
+                }
             }
         }
         switch Int32(storage.ss_family) {

@@ -87,7 +87,9 @@ extension FileDescriptor {
         var (address, length) = try unixAddress(path, call: "bind")
         let type = Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
         let raw: Int32
-        do { raw = try SystemCall.value("socket") { socket(AF_UNIX, type, 0) } } catch { throw SystemCallError("socket", path, error) }
+        do { raw = try SystemCall.value("socket") { socket(AF_UNIX, type, 0) } } catch {
+            throw SystemCallError("socket", path, error)
+        }
         let descriptor = FileDescriptor(adopting: raw)
         do {
             try SystemCall.nothing("bind") {
@@ -137,7 +139,8 @@ extension FileDescriptor {
         var (address, length) = try unixAddress(path, call: "connect")
         let raw: Int32
         do {
-            raw = try SystemCall.value("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0) }
+            let type = Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue)
+            raw = try SystemCall.value("socket") { socket(AF_UNIX, type, 0) }
         } catch {
             throw SystemCallError("socket", path, error)
         }
@@ -148,7 +151,9 @@ extension FileDescriptor {
                 try SystemCall.nothing("connect", retryOnInterrupt: false) {
                     // Safe: as for `bind` in `listenUnixStream`: `connect` reads `length` bytes of the live address.
                     unsafe withUnsafePointer(to: &address) { pointer in
-                        unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe connect(raw, $0, length) }
+                        unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            unsafe connect(raw, $0, length)
+                        }
                     }
                 }
                 return descriptor
@@ -215,7 +220,8 @@ extension FileDescriptor {
     public func accept(retryOnInterrupt: Bool = true) throws(Errno) -> FileDescriptor? {
         while true {
             do {
-                return FileDescriptor(adopting: try SystemCall.value("accept4", retryOnInterrupt: retryOnInterrupt) { cx_accept(rawValue) })
+                let raw = try SystemCall.value("accept4", retryOnInterrupt: retryOnInterrupt) { cx_accept(rawValue) }
+                return FileDescriptor(adopting: raw)
             } catch .wouldBlock {
                 return nil
             } catch Errno(rawValue: ECONNABORTED) {

@@ -5,7 +5,9 @@ import Testing
 /// `Teardown` on real child processes: one that ends on its own, one that ends at SIGTERM, one that ignores it.
 @Suite(.serialized, .timeLimit(.minutes(1)))
 struct TeardownTests {
-    private let teardown = Teardown([.wait(.milliseconds(500)), .send(.terminate, allowedDurationToNextStep: .milliseconds(300))])
+    private let teardown = Teardown([
+        .wait(.milliseconds(500)), .send(.terminate, allowedDurationToNextStep: .milliseconds(300)),
+    ])
 
     private func shell(_ script: String) throws -> ChildProcess {
         try ChildProcess(path: "/bin/sh", arguments: ["-c", script], environment: [], newProcessGroup: true)
@@ -32,8 +34,10 @@ struct TeardownTests {
 
     @Test func theGeneralFormSendsEachStepsSignalThenKill() {
         var sent: [Signal] = []
-        let last = Teardown([.send(.hangup, allowedDurationToNextStep: .zero), .send(.terminate, allowedDurationToNextStep: .zero)])
-            .perform(send: { sent.append($0) }, hasEnded: { false }, pause: {})
+        let steps: [Teardown.Step] = [
+            .send(.hangup, allowedDurationToNextStep: .zero), .send(.terminate, allowedDurationToNextStep: .zero),
+        ]
+        let last = Teardown(steps).perform(send: { sent.append($0) }, hasEnded: { false }, pause: {})
         #expect(sent == [.hangup, .terminate, .kill])
         #expect(last == .kill)
     }
