@@ -265,20 +265,15 @@ int cx_pidfd_open(int32_t pid) {
 int cx_child_ended(int32_t pid) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
-    int rc;
-    do {
-        rc = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) return -1;
+    // EINTR is retried by the caller (SystemCall in ChronetixSystem), as for every call.
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0) return -1;
     return info.si_pid == pid ? 1 : 0;
 }
 
 int cx_wait_child(int32_t pid, int no_hang, int *exited, int *value) {
     int status = 0;
-    pid_t rc;
-    do {
-        rc = waitpid((pid_t)pid, &status, no_hang ? WNOHANG : 0);
-    } while (rc < 0 && errno == EINTR);
+    // EINTR is retried by the caller (SystemCall in ChronetixSystem), as for every call.
+    pid_t rc = waitpid((pid_t)pid, &status, no_hang ? WNOHANG : 0);
     if (rc < 0) return -1;
     if (rc == 0) return 0;
     if (WIFEXITED(status)) {

@@ -1,6 +1,5 @@
 import ChronetixCore
 import ChronetixSystem
-import Glibc
 
 /// The clock the `delay` node reads and waits on: `CLOCK_MONOTONIC` nanoseconds, the clock of frame
 /// timestamps. Tests pass a fake that records the instants it was asked to wait for.
@@ -30,15 +29,10 @@ public struct SystemDelayClock: DelayClock {
     /// - Parameter instant: When to return, in `CLOCK_MONOTONIC` nanoseconds.
     /// - Throws: A ``NodeError`` with the errno text when the call fails for another reason.
     public func sleep(until instant: Int64) throws(NodeError) {
-        let target = max(instant, 0)
-        var time = timespec(tv_sec: Int(target / 1_000_000_000), tv_nsec: Int(target % 1_000_000_000))
-        while true {
-            // Safe: `time` is a local read by the call and outliving it; no remainder is asked for
-            // (nil), since an absolute sleep is resumed by repeating the same call.
-            let result = unsafe clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil)
-            if result == 0 { return }
-            if result == EINTR { continue }
-            throw NodeError("", "clock_nanosleep(CLOCK_MONOTONIC) failed: \(Errno(rawValue: result))")
+        do {
+            try Clock.sleep(untilMonotonicNanoseconds: UInt64(max(instant, 0)))
+        } catch {
+            throw NodeError("", "clock_nanosleep(CLOCK_MONOTONIC) failed: \(error)")
         }
     }
 }

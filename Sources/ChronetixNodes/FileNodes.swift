@@ -1,6 +1,5 @@
 import ChronetixCore
 import ChronetixSystem
-import Glibc  // O_* flags only: every call into the system goes through ChronetixSystem
 
 /// `file-reader`: a file as frames, one per line or one per fixed-size block.
 ///
@@ -61,7 +60,7 @@ public struct FileReaderNode: SourceNode {
         }
         self.mode = mode
         blockSize = try config.integer("block_size", in: 1...(1 << 30))
-        file = try OpenFile.open(path, flags: O_RDONLY, purpose: "reading", node: node)
+        file = try OpenFile.open(path, options: .readOnly, purpose: "reading", node: node)
         buffer.reserveCapacity(Self.chunkSize)
     }
 
@@ -193,8 +192,8 @@ public struct FileWriterNode: SinkNode {
         path = try config.string("path")
         guard !path.isEmpty else { throw NodeError(config.node, "config key path is empty; name the file to write") }
         isAppending = try config.bool("append")
-        let flags = O_WRONLY | O_CREAT | (isAppending ? O_APPEND : O_TRUNC)
-        file = try OpenFile.open(path, flags: flags, purpose: isAppending ? "appending" : "writing", node: node)
+        let options: FileDescriptor.OpenOptions = [.writeOnly, .create, isAppending ? .append : .truncate]
+        file = try OpenFile.open(path, options: options, purpose: isAppending ? "appending" : "writing", node: node)
     }
 
     /// Appends the payload to the file (through the buffer).
@@ -266,14 +265,16 @@ enum OpenFile {
     /// Opens `path` (close-on-exec, so worker processes' children do not inherit it).
     /// - Parameters:
     ///   - path: The file.
-    ///   - flags: `O_RDONLY`, or `O_WRONLY` with creation flags (new files get mode `0666` less the umask).
+    ///   - options: `.readOnly`, or `.writeOnly` with creation options (new files get mode `0666` less the umask).
     ///   - purpose: For the message: "reading", "writing", "appending".
     ///   - node: The node's id, for the message.
     /// - Throws: A ``NodeError`` naming the path, the purpose and the errno text (`ENOENT: No such file or
     ///   directory`).
-    static func open(_ path: String, flags: Int32, purpose: String, node: String) throws(NodeError) -> SystemFile {
+    static func open(_ path: String, options: FileDescriptor.OpenOptions, purpose: String, node: String)
+        throws(NodeError) -> SystemFile
+    {
         do {
-            return try SystemFile(path: path, flags: flags)
+            return try SystemFile(path: path, options: options)
         } catch {
             throw NodeError(node, "cannot open '\(path)' for \(purpose): \(error)")
         }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+import Glibc  // sin(3) only: libm arithmetic, not a system call
 #endif
 
 /// `sine`: multi-channel sine waves in f64 frames, phase-continuous across frames.

@@ -4,10 +4,6 @@ internal import ChronetixSystem
 internal import ShmDataPort
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Runs a `process` node: an executable of the user's that gets the node's input frames on its standard
 /// input and writes its output frames to its standard output, as ``ProcessRecord``s; what it writes to
 /// standard error goes to the worker's log, line by line, with the node id.
@@ -162,7 +158,7 @@ final class ProcessRunner {
                     try takeErrorReports()
                     if session.isStopping && !stoppedByRun {
                         // The run stops: a program that makes frames of its own is asked to end.
-                        child?.send(signal: SIGTERM)
+                        child?.send(signal: .terminate)
                         stoppedByRun = true
                     }
                 }
@@ -184,7 +180,7 @@ final class ProcessRunner {
         let end = try waitForEnd()
         try takeErrorReports()
         // The SIGTERM the run sent to stop a program without inputs is the expected end, not a failure.
-        let expected = end == .exited(0) || (stoppedByRun && end == .signaled(SIGTERM))
+        let expected = end == .exited(0) || (stoppedByRun && end == .signaled(.terminate))
         guard expected else {
             throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) ended with \(end)")
         }
@@ -232,25 +228,21 @@ final class ProcessRunner {
     /// from it, so one that lingers 5 s (a grandchild holding the pipe, a program that ignores end of input)
     /// is ended: `SIGTERM`, then `SIGKILL` a second later, and the node fails saying so.
     private func waitForEnd() throws -> ChildProcess.Termination {
-        let start = Clock.monotonicNanoseconds()
-        var signalled: Int32 = 0
-        while true {
-            if let end = waitForEnd(milliseconds: 0) {
-                if signalled != 0 {
-                    throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) did not exit within 5 s of its output ending; it was stopped (\(end))")
-                }
-                return end
-            }
+        let teardown = Teardown([.wait(.seconds(5)), .send(.terminate, allowedDurationToNextStep: .seconds(1))])
+        let signalled = try teardown.perform(
+            send: { signal in child?.send(signal: signal) },
+            hasEnded: { waitForEnd(milliseconds: 0) != nil },
+            pause: { try session.waitForCommand(milliseconds: 5) }
+        )
+        var end = waitForEnd(milliseconds: 0)
+        while end == nil {  // after SIGKILL: until the kernel has ended it
             try session.waitForCommand(milliseconds: 5)
-            let waited = Clock.monotonicNanoseconds() &- start
-            if waited > 5_000_000_000 && signalled == 0 {
-                child?.send(signal: SIGTERM)
-                signalled = SIGTERM
-            } else if waited > 6_000_000_000 && signalled == SIGTERM {
-                child?.send(signal: SIGKILL)
-                signalled = SIGKILL
-            }
+            end = waitForEnd(milliseconds: 0)
         }
+        if signalled != nil {
+            throw NodeError(session.node.id, "\(command[0]) (pid \(child?.pid ?? 0)) did not exit within 5 s of its output ending; it was stopped (\(end!))")
+        }
+        return end!
     }
 
     /// The process's end, waiting at most `milliseconds` for it; reaps it.
@@ -270,21 +262,21 @@ final class ProcessRunner {
                 return termination
             }
             guard Clock.monotonicNanoseconds() < deadline else { return nil }
-            usleep(2000)
+            Clock.sleep(nanoseconds: 2_000_000)
         }
     }
 
     /// Ends the process (`SIGTERM`, then `SIGKILL` after 1 s) if it still runs, and joins the reader threads.
     private func endProcess() {
         input = nil
-        if termination == nil, let child {
-            if waitForEnd(milliseconds: 0) == nil {
-                child.send(signal: SIGTERM)
-                if waitForEnd(milliseconds: 1000) == nil {
-                    child.send(signal: SIGKILL)
-                    _ = waitForEnd(milliseconds: 10_000)
-                }
-            }
+        if termination == nil, let child, waitForEnd(milliseconds: 0) == nil {
+            let last = Teardown.gracefulShutDown(allowedDuration: .seconds(1)).perform(
+                send: { signal in child.send(signal: signal) },
+                hasEnded: { waitForEnd(milliseconds: 0) != nil },
+                pause: { Clock.sleep(nanoseconds: 2_000_000) }
+            )
+            // After SIGKILL, 10 s for the kernel to end it; a process that outlives that stays unreaped, as before.
+            if last == .kill { _ = waitForEnd(milliseconds: 10_000) }
         }
         // The process is gone: readers drain what it left in the pipes and stop at end of file, or at once
         // when a grandchild still holds a pipe open.

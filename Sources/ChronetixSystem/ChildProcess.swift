@@ -9,26 +9,13 @@ public struct ChildProcess: Sendable {
         /// It exited with this status.
         case exited(Int32)
         /// A signal killed it.
-        case signaled(Int32)
+        case signaled(Signal)
 
+        /// `exit status 3`, `killed by signal 9 (SIGKILL)`.
         public var description: String {
             switch self {
             case .exited(let status): "exit status \(status)"
-            case .signaled(let signal): "killed by signal \(signal)\(Self.name(of: signal).map { " (\($0))" } ?? "")"
-            }
-        }
-
-        private static func name(of signal: Int32) -> String? {
-            switch signal {
-            case SIGKILL: "SIGKILL"
-            case SIGTERM: "SIGTERM"
-            case SIGSEGV: "SIGSEGV"
-            case SIGABRT: "SIGABRT"
-            case SIGINT: "SIGINT"
-            case SIGBUS: "SIGBUS"
-            case SIGILL: "SIGILL"
-            case SIGTRAP: "SIGTRAP"
-            default: nil
+            case .signaled(let signal): "killed by signal \(signal.rawValue)\(signal.name.map { " (\($0))" } ?? "")"
             }
         }
     }
@@ -62,18 +49,19 @@ public struct ChildProcess: Sendable {
         searchPath: Bool = false
     ) throws(Errno) {
         var pid: Int32 = 0
-        let result = unsafe Self.withCStrings([path] + arguments) { argv in
-            unsafe Self.withCStrings(environment) { envp in
-                // Safe: both arrays are NULL-terminated and outlive the call; posix_spawn copies them, and the
-                // working directory's C string lives for the call.
-                unsafe cx_spawn(
-                    path, argv, envp, newProcessGroup ? 1 : 0,
-                    standardInput ?? -1, standardOutput ?? -1, standardError ?? -1,
-                    workingDirectory, searchPath ? 1 : 0, &pid
-                )
+        try SystemCall.returningError("posix_spawn") {
+            unsafe Self.withCStrings([path] + arguments) { argv in
+                unsafe Self.withCStrings(environment) { envp in
+                    // Safe: both arrays are NULL-terminated and outlive the call; posix_spawn copies them, and the
+                    // working directory's C string lives for the call.
+                    unsafe cx_spawn(
+                        path, argv, envp, newProcessGroup ? 1 : 0,
+                        standardInput ?? -1, standardOutput ?? -1, standardError ?? -1,
+                        workingDirectory, searchPath ? 1 : 0, &pid
+                    )
+                }
             }
         }
-        guard result == 0 else { throw Errno(rawValue: result) }
         self.pid = pid
     }
 
@@ -89,9 +77,7 @@ public struct ChildProcess: Sendable {
     /// Wraps `waitid(2)` with `WNOWAIT`.
     /// - Throws: The `Errno` of `waitid` (`ECHILD` once reaped).
     public func hasEnded() throws(Errno) -> Bool {
-        let result = cx_child_ended(pid)
-        if result < 0 { throw Errno.current }
-        return result == 1
+        try SystemCall.value("waitid") { cx_child_ended(pid) } == 1
     }
 
     /// Waits for the child to end and reaps it.
@@ -109,32 +95,39 @@ public struct ChildProcess: Sendable {
     /// refers to this child and no other. It stays readable once the child ended (reaped or not).
     /// - Throws: The `Errno` of `pidfd_open` (`ENOSYS` on kernels before 5.3, `ESRCH` once reaped).
     public func exitDescriptor() throws(Errno) -> FileDescriptor {
-        let descriptor = cx_pidfd_open(pid)
-        guard descriptor >= 0 else { throw Errno.current }
-        return FileDescriptor(adopting: descriptor)
+        FileDescriptor(adopting: try SystemCall.value("pidfd_open") { cx_pidfd_open(pid) })
     }
 
     /// Sends a signal to the child. Wraps `kill(2)`; a child already gone is not an error.
-    public func send(signal: Int32) {
-        _ = kill(pid, signal)
+    /// - Parameter signal: The signal.
+    public func send(signal: Signal) {
+        // ESRCH (the child is gone) is the only error a signal to one's own child can meet.
+        _ = kill(pid, signal.rawValue)
     }
 
     /// Sends a signal to the child's whole process group: the child (started with `newProcessGroup`) and
     /// whatever it started, even those its own end left behind. Wraps `kill(2)` with `-pid`.
     ///
     /// Only while the child is not yet reaped: until then its pid (and so its group id) cannot be reused.
+    /// - Parameter signal: The signal.
+    public func sendToGroup(signal: Signal) {
+        // ESRCH (the whole group is gone) is the only error a signal to one's own child's group can meet.
+        _ = kill(-pid, signal.rawValue)
+    }
+
+    /// ``sendToGroup(signal:)`` with a raw signal number, for the coordinator's code that still passes one.
+    /// - Parameter signal: The signal number.
     public func sendToGroup(signal: Int32) {
-        _ = kill(-pid, signal)
+        sendToGroup(signal: Signal(rawValue: signal))
     }
 
     private func wait(noHang: Bool) throws(Errno) -> Termination? {
         var exited: Int32 = 0
         var value: Int32 = 0
         // Safe: the two out-parameters live across the call.
-        let result = unsafe cx_wait_child(pid, noHang ? 1 : 0, &exited, &value)
-        if result < 0 { throw Errno.current }
+        let result = try SystemCall.value("waitpid") { unsafe cx_wait_child(pid, noHang ? 1 : 0, &exited, &value) }
         if result == 0 { return nil }
-        return exited == 1 ? .exited(value) : .signaled(value)
+        return exited == 1 ? .exited(value) : .signaled(Signal(rawValue: value))
     }
 
     /// Calls `body` with a NULL-terminated array of C strings that live for the call.

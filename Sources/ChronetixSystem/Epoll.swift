@@ -26,9 +26,7 @@ public struct Epoll: ~Copyable {
     /// - Throws: The `Errno` of `epoll_create1` (`EMFILE`, `ENOMEM`).
     public init(capacity: Int = 256) throws(Errno) {
         precondition(capacity > 0 && capacity <= Int(Int32.max), "Epoll needs a positive capacity, got \(capacity)")
-        let raw = cx_epoll_create()
-        guard raw >= 0 else { throw Errno.current }
-        file = FileDescriptor(adopting: raw)
+        file = FileDescriptor(adopting: try SystemCall.value("epoll_create1") { cx_epoll_create() })
         self.capacity = capacity
         // Safe: a fresh allocation owned by this value, initialized at once and freed in `deinit`.
         unsafe events = UnsafeMutablePointer<cx_epoll_event>.allocate(capacity: capacity)
@@ -57,8 +55,8 @@ public struct Epoll: ~Copyable {
     ///   - data: The value reported with its events.
     /// - Throws: The `Errno` of `epoll_ctl` (`EEXIST` when it is already registered, `EPERM` for a regular file).
     public func add(_ descriptor: Int32, events: Events, data: UInt64) throws(Errno) {
-        guard cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_ADD, descriptor, events.rawValue, data) == 0 else {
-            throw Errno.current
+        try SystemCall.nothing("epoll_ctl") {
+            cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_ADD, descriptor, events.rawValue, data)
         }
     }
 
@@ -71,8 +69,8 @@ public struct Epoll: ~Copyable {
     ///   - data: The value reported with its events from now on.
     /// - Throws: The `Errno` of `epoll_ctl` (`ENOENT` when it is not registered).
     public func modify(_ descriptor: Int32, events: Events, data: UInt64) throws(Errno) {
-        guard cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_MOD, descriptor, events.rawValue, data) == 0 else {
-            throw Errno.current
+        try SystemCall.nothing("epoll_ctl") {
+            cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_MOD, descriptor, events.rawValue, data)
         }
     }
 
@@ -80,9 +78,12 @@ public struct Epoll: ~Copyable {
     /// too, unless a duplicate of it (another process's, after `fork` or `SCM_RIGHTS`) stays open: remove
     /// first, then close.
     /// - Parameter descriptor: A registered descriptor.
-    /// - Throws: The `Errno` of `epoll_ctl` (`ENOENT` when it is not registered).
+    /// - Throws: The `Errno` of `epoll_ctl` (`ENOENT` when it is not registered, `EBADF` when it was closed
+    ///   already, which removed it: thrown, not trapped, so that a caller's best-effort removal stays one).
     public func remove(_ descriptor: Int32) throws(Errno) {
-        guard cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_DEL, descriptor, 0, 0) == 0 else { throw Errno.current }
+        try SystemCall.nothing("epoll_ctl", badDescriptorIsError: true) {
+            cx_epoll_ctl(file.rawValue, CX_EPOLL_CTL_DEL, descriptor, 0, 0)
+        }
     }
 
     /// Waits until a watched descriptor is ready or the timeout passes, and records the ready ones.
@@ -97,13 +98,13 @@ public struct Epoll: ~Copyable {
     public mutating func wait(timeoutMilliseconds: Int32) throws(Errno) -> Int {
         lastCount = 0
         // Safe: `events` holds `capacity` records, and the kernel writes at most `capacity` of them.
-        let ready = unsafe cx_epoll_wait(file.rawValue, events, Int32(capacity), timeoutMilliseconds)
-        guard ready >= 0 else {
-            let error = Errno.current
-            if error == .interrupted { return 0 }
-            throw error
+        do {
+            lastCount = Int(try SystemCall.value("epoll_wait", retryOnInterrupt: false) {
+                unsafe cx_epoll_wait(file.rawValue, events, Int32(capacity), timeoutMilliseconds)
+            })
+        } catch .interrupted {
+            return 0
         }
-        lastCount = Int(ready)
         return lastCount
     }
 

@@ -17,9 +17,7 @@ public struct EventNotifier: ~Copyable, Sendable {
     /// Creates an eventfd with a zero counter. Wraps `eventfd(2)` with `EFD_NONBLOCK | EFD_CLOEXEC`.
     /// - Throws: The `Errno` of `eventfd` (`EMFILE`, `ENFILE`, `ENOMEM`).
     public init() throws(Errno) {
-        let raw = cx_eventfd()
-        guard raw >= 0 else { throw Errno.current }
-        descriptor = raw
+        descriptor = try SystemCall.value("eventfd") { cx_eventfd() }
     }
 
     deinit { FileDescriptor(adopting: descriptor).close() }
@@ -32,12 +30,12 @@ public struct EventNotifier: ~Copyable, Sendable {
     /// retried. Never blocks.
     public func notify() {
         var one: UInt64 = 1
-        // Safe: `write` reads the 8 bytes of `one`, which lives across the call.
-        while unsafe Glibc.write(descriptor, &one, MemoryLayout<UInt64>.size) < 0 {
-            let error = Errno.current
-            if error == .wouldBlock { return }
-            // EBADF or EINVAL: the descriptor is not this eventfd any more, a broken invariant.
-            precondition(error == .interrupted, "write(eventfd \(descriptor)) failed: \(error)")
+        do {
+            // Safe: `write` reads the 8 bytes of `one`, which lives across the call.
+            _ = try SystemCall.value("write") { unsafe Glibc.write(descriptor, &one, MemoryLayout<UInt64>.size) }
+        } catch {
+            // EINVAL: the descriptor is not this eventfd any more, a broken invariant (EBADF traps in SystemCall).
+            precondition(error == .wouldBlock, "write(eventfd \(descriptor)) failed: \(error)")
         }
     }
 
@@ -47,12 +45,13 @@ public struct EventNotifier: ~Copyable, Sendable {
     @discardableResult
     public func drain() -> UInt64 {
         var value: UInt64 = 0
-        // Safe: `read` fills the 8 bytes of `value`, which lives across the call.
-        while unsafe Glibc.read(descriptor, &value, MemoryLayout<UInt64>.size) < 0 {
-            let error = Errno.current
-            if error == .wouldBlock { return 0 }
-            // EBADF or EINVAL: the descriptor is not this eventfd any more, a broken invariant.
-            precondition(error == .interrupted, "read(eventfd \(descriptor)) failed: \(error)")
+        do {
+            // Safe: `read` fills the 8 bytes of `value`, which lives across the call.
+            _ = try SystemCall.value("read") { unsafe Glibc.read(descriptor, &value, MemoryLayout<UInt64>.size) }
+        } catch {
+            // EINVAL: the descriptor is not this eventfd any more, a broken invariant (EBADF traps in SystemCall).
+            precondition(error == .wouldBlock, "read(eventfd \(descriptor)) failed: \(error)")
+            return 0
         }
         return value
     }

@@ -37,9 +37,7 @@ public struct FileDescriptor: ~Copyable {
     /// - Returns: The new descriptor.
     /// - Throws: The `Errno` of `fcntl` (`EMFILE` when the process is out of descriptors).
     public func duplicate() throws(Errno) -> FileDescriptor {
-        let copy = fcntl(rawValue, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw Errno.current }
-        return FileDescriptor(adopting: copy)
+        FileDescriptor(adopting: try SystemCall.value("fcntl") { fcntl(rawValue, F_DUPFD_CLOEXEC, 0) })
     }
 
     private static func close(_ value: Int32) {
@@ -54,7 +52,7 @@ public struct FileDescriptor: ~Copyable {
     /// - Throws: The `Errno` of `fstat`.
     public func size() throws(Errno) -> Int {
         var status = stat()
-        guard unsafe fstat(rawValue, &status) == 0 else { throw Errno.current }
+        try SystemCall.nothing("fstat") { unsafe fstat(rawValue, &status) }
         return Int(status.st_size)
     }
 
@@ -62,7 +60,7 @@ public struct FileDescriptor: ~Copyable {
     /// - Throws: The `Errno` of `fstat`.
     public func ownerUserID() throws(Errno) -> UInt32 {
         var status = stat()
-        guard unsafe fstat(rawValue, &status) == 0 else { throw Errno.current }
+        try SystemCall.nothing("fstat") { unsafe fstat(rawValue, &status) }
         return status.st_uid
     }
 
@@ -71,7 +69,7 @@ public struct FileDescriptor: ~Copyable {
     /// - Throws: The `Errno` of `fstat`.
     public func statusChangeTime() throws(Errno) -> Int {
         var status = stat()
-        guard unsafe fstat(rawValue, &status) == 0 else { throw Errno.current }
+        try SystemCall.nothing("fstat") { unsafe fstat(rawValue, &status) }
         return Int(status.st_ctim.tv_sec)
     }
 
@@ -134,10 +132,7 @@ public struct FileDescriptor: ~Copyable {
     /// - Parameter size: The new size in bytes.
     /// - Throws: The `Errno` of `ftruncate`.
     public func truncate(to size: Int) throws(Errno) {
-        while ftruncate(rawValue, off_t(size)) == -1 {
-            let error = Errno.current
-            if error != .interrupted { throw error }
-        }
+        try SystemCall.nothing("ftruncate") { ftruncate(rawValue, off_t(size)) }
     }
 }
 
@@ -151,20 +146,15 @@ public final class SystemFile {
     /// Opens a file. Wraps `open(2)` with `O_CLOEXEC` added (no child process inherits it); retries `EINTR`.
     /// - Parameters:
     ///   - path: The file.
-    ///   - flags: `O_RDONLY`, or `O_WRONLY` with `O_CREAT`, `O_TRUNC`, `O_APPEND`…
-    ///   - mode: The permissions of a file `O_CREAT` makes, before the umask.
+    ///   - options: ``FileDescriptor/OpenOptions/readOnly``, or ``FileDescriptor/OpenOptions/writeOnly`` with
+    ///     ``FileDescriptor/OpenOptions/create``, ``FileDescriptor/OpenOptions/truncate``,
+    ///     ``FileDescriptor/OpenOptions/append``…
+    ///   - mode: The permissions of a file ``FileDescriptor/OpenOptions/create`` makes, before the umask.
     /// - Throws: The `Errno` of `open` (`ENOENT`, `EACCES`, `EISDIR`…).
-    public init(path: String, flags: Int32, mode: UInt32 = 0o666) throws(Errno) {
-        while true {
-            // Safe: the path is converted to a C string that lives for the duration of the call.
-            let opened = unsafe Glibc.open(path, flags | O_CLOEXEC, mode)
-            if opened >= 0 {
-                descriptor = opened
-                return
-            }
-            let error = Errno.current
-            if error != .interrupted { throw error }
-        }
+    public init(path: String, options: FileDescriptor.OpenOptions, mode: UInt32 = 0o666) throws(Errno) {
+        let flags = options.rawValue
+        // Safe: the path is converted to a C string that lives for the duration of the call.
+        descriptor = try SystemCall.value("open") { unsafe Glibc.open(path, flags | O_CLOEXEC, mode) }
     }
 
     deinit { if descriptor >= 0 { _ = Glibc.close(descriptor) } }
@@ -177,13 +167,8 @@ public final class SystemFile {
     /// - Throws: The `Errno` of `read` (`EIO`, `EISDIR`).
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         guard descriptor >= 0, unsafe !buffer.isEmpty else { return 0 }
-        while true {
-            // Safe: the kernel writes at most `buffer.count` bytes into the caller's live buffer.
-            let count = unsafe Glibc.read(descriptor, buffer.baseAddress, buffer.count)
-            if count >= 0 { return count }
-            let error = Errno.current
-            if error != .interrupted { throw error }
-        }
+        // Safe: the kernel writes at most `buffer.count` bytes into the caller's live buffer.
+        return try SystemCall.value("read") { unsafe Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
     }
 
     /// Writes every byte, in as many `write(2)` calls as the file takes; retries `EINTR`.
@@ -193,13 +178,9 @@ public final class SystemFile {
         var offset = 0
         while offset < bytes.count {
             // Safe: the kernel reads at most the remaining bytes of the caller's live buffer.
-            let count = unsafe Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if count >= 0 {
-                offset += count
-                continue
+            offset += try SystemCall.value("write") {
+                unsafe Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
             }
-            let error = Errno.current
-            if error != .interrupted { throw error }
         }
     }
 

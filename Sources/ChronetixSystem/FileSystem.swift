@@ -39,9 +39,10 @@ public enum FileSystem {
     /// - Throws: `SystemCallError` naming `mkdir` (`EEXIST` when the path exists) or `chmod`, and the path.
     public static func createDirectory(_ path: String, mode: UInt32) throws(SystemCallError) {
         // Safe (here and below): each `path` is passed as a NUL-terminated C string that lives for the call.
-        guard unsafe mkdir(path, mode_t(mode)) == 0 else { throw SystemCallError("mkdir", path, .current) }
-        guard unsafe chmod(path, mode_t(mode)) == 0 else {
-            let error = Errno.current
+        do { try SystemCall.nothing("mkdir") { unsafe mkdir(path, mode_t(mode)) } } catch {
+            throw SystemCallError("mkdir", path, error)
+        }
+        do { try SystemCall.nothing("chmod") { unsafe chmod(path, mode_t(mode)) } } catch {
             // The directory is empty and was made just now: removing it leaves nothing behind. Should rmdir
             // fail too, the chmod error is still the one that explains what went wrong.
             _ = unsafe rmdir(path)
@@ -54,7 +55,9 @@ public enum FileSystem {
     /// - Throws: `SystemCallError` naming `rmdir` (`ENOENT`, `ENOTEMPTY`, …) and the path.
     public static func removeDirectory(_ path: String) throws(SystemCallError) {
         // Safe: `path` is passed as a NUL-terminated C string that lives for the call.
-        guard unsafe rmdir(path) == 0 else { throw SystemCallError("rmdir", path, .current) }
+        do { try SystemCall.nothing("rmdir") { unsafe rmdir(path) } } catch {
+            throw SystemCallError("rmdir", path, error)
+        }
     }
 
     /// Removes a name that is not a directory (a socket file, a regular file). Wraps `unlink(2)`.
@@ -63,7 +66,9 @@ public enum FileSystem {
     ///   caller decides whether a missing file matters.
     public static func removeFile(_ path: String) throws(SystemCallError) {
         // Safe: `path` is passed as a NUL-terminated C string that lives for the call.
-        guard unsafe unlink(path) == 0 else { throw SystemCallError("unlink", path, .current) }
+        do { try SystemCall.nothing("unlink") { unsafe unlink(path) } } catch {
+            throw SystemCallError("unlink", path, error)
+        }
     }
 
     /// The owner, permission bits and kind of a path, without following a final symbolic link.
@@ -74,7 +79,9 @@ public enum FileSystem {
     public static func status(of path: String) throws(SystemCallError) -> FileStatus {
         var information = stat()
         // Safe: `path` lives for the call as a C string; `information` is a whole `struct stat` to fill.
-        guard unsafe lstat(path, &information) == 0 else { throw SystemCallError("lstat", path, .current) }
+        do { try SystemCall.nothing("lstat") { unsafe lstat(path, &information) } } catch {
+            throw SystemCallError("lstat", path, error)
+        }
         let kind = information.st_mode & S_IFMT
         return FileStatus(
             ownerUserID: information.st_uid,

@@ -29,23 +29,24 @@ public enum Futex {
         timeoutNanoseconds: UInt64?
     ) -> WaitResult {
         let pointer = unsafe word.assumingMemoryBound(to: UInt32.self)
-        let result: Int32
-        if let timeoutNanoseconds {
-            var timeout = timespec(
-                tv_sec: Int(timeoutNanoseconds / 1_000_000_000),
-                tv_nsec: Int(timeoutNanoseconds % 1_000_000_000)
-            )
-            result = unsafe cx_futex_wait(pointer, expected, &timeout)
-        } else {
-            result = unsafe cx_futex_wait(pointer, expected, nil)
-        }
-        if result == 0 { return .woken }
-        switch errno {
-        case ETIMEDOUT: return .timedOut
-        case EINTR: return .interrupted
-        default:
-            // EFAULT or EINVAL: the word is not mapped or not aligned, a broken invariant of the caller.
-            preconditionFailure("futex(FUTEX_WAIT) failed: \(Errno.current)")
+        var timeout = timespec(
+            tv_sec: Int((timeoutNanoseconds ?? 0) / 1_000_000_000),
+            tv_nsec: Int((timeoutNanoseconds ?? 0) % 1_000_000_000)
+        )
+        do {
+            // The shim reports EAGAIN (the word already differed) as 0. Safe: `timeout` lives for the call.
+            _ = try SystemCall.value("futex", retryOnInterrupt: false) {
+                timeoutNanoseconds == nil
+                    ? unsafe cx_futex_wait(pointer, expected, nil) : unsafe cx_futex_wait(pointer, expected, &timeout)
+            }
+            return .woken
+        } catch .timedOut {
+            return .timedOut
+        } catch .interrupted {
+            return .interrupted
+        } catch {
+            // EINVAL: the word is not aligned, a broken invariant of the caller (EFAULT traps in SystemCall).
+            preconditionFailure("futex(FUTEX_WAIT) failed: \(error)")
         }
     }
 
@@ -57,62 +58,12 @@ public enum Futex {
     /// - Warning: `word` must stay mapped for the whole call.
     @discardableResult
     public static func wake(on word: UnsafeMutableRawPointer, count: Int32) -> Int {
-        let result = unsafe cx_futex_wake(word.assumingMemoryBound(to: UInt32.self), count)
-        // FUTEX_WAKE fails only for a bad address or operation: a broken invariant of the caller.
-        precondition(result >= 0, "futex(FUTEX_WAKE) failed: \(Errno.current)")
-        return Int(result)
+        do {
+            let pointer = unsafe word.assumingMemoryBound(to: UInt32.self)
+            return Int(try SystemCall.value("futex") { unsafe cx_futex_wake(pointer, count) })
+        } catch {
+            // FUTEX_WAKE fails only for a bad address or operation: a broken invariant of the caller.
+            preconditionFailure("futex(FUTEX_WAKE) failed: \(error)")
+        }
     }
-}
-
-/// Clocks read through `clock_gettime(2)` (a vDSO call: no system call on x86-64).
-public enum Clock {
-    /// `CLOCK_MONOTONIC` in nanoseconds: the clock shared by every process on the host, used for frame
-    /// timestamps, deadlines and benchmark intervals.
-    public static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        _ = unsafe clock_gettime(CLOCK_MONOTONIC, &now)  // cannot fail for a valid clock id and pointer
-        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-    }
-
-    /// A duration in whole nanoseconds; negative durations are 0.
-    public static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
-    }
-
-    /// An `epoll_wait` timeout from `now` to `deadline` (monotonic nanoseconds): whole milliseconds rounded
-    /// up, at most 60 s (the caller loops), 0 when the deadline has passed, -1 (forever) for `UInt64.max`.
-    public static func epollMilliseconds(from now: UInt64, until deadline: UInt64) -> Int32 {
-        guard deadline > now else { return 0 }
-        if deadline == UInt64.max { return -1 }
-        return Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
-    }
-
-    /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, for reports people read.
-    public static func realtimeNanoseconds() -> UInt64 {
-        var now = timespec()
-        _ = unsafe clock_gettime(CLOCK_REALTIME, &now)  // cannot fail for a valid clock id and pointer
-        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-    }
-}
-
-/// CPU hints for spin-waiting.
-public enum CPU {
-    /// Tells the core that this thread is spin-waiting (`pause` on x86-64), which saves power and lets the
-    /// sibling hyper-thread run.
-    public static func relax() { cx_cpu_relax() }
-
-    /// Offers the CPU to another runnable thread (`sched_yield(2)`); returns at once when there is none.
-    public static func yield() { _ = sched_yield() }
-
-    /// Pins the calling thread to one CPU. Wraps `sched_setaffinity(2)`. Used by benchmarks.
-    /// - Parameter cpu: The CPU number.
-    /// - Throws: The `Errno` of `sched_setaffinity`.
-    public static func pinCurrentThread(to cpu: Int) throws(Errno) {
-        guard cx_pin_to_cpu(Int32(cpu)) == 0 else { throw Errno.current }
-    }
-
-    /// The number of CPUs online (`sysconf(_SC_NPROCESSORS_ONLN)`).
-    public static var onlineCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 }

@@ -28,10 +28,11 @@ extension FileDescriptor {
     public static func pipe() throws(Errno) -> PipeEnds {
         var ends: (Int32, Int32) = (-1, -1)
         // Safe: pipe2 writes two ints into the tuple, which is laid out as an array of two and lives for the call.
-        let result = unsafe withUnsafeMutablePointer(to: &ends) { pointer in
-            unsafe pointer.withMemoryRebound(to: Int32.self, capacity: 2) { unsafe cx_pipe($0) }
+        try SystemCall.nothing("pipe2") {
+            unsafe withUnsafeMutablePointer(to: &ends) { pointer in
+                unsafe pointer.withMemoryRebound(to: Int32.self, capacity: 2) { unsafe cx_pipe($0) }
+            }
         }
-        guard result == 0 else { throw Errno.current }
         return PipeEnds(reading: FileDescriptor(adopting: ends.0), writing: FileDescriptor(adopting: ends.1))
     }
 
@@ -45,16 +46,9 @@ extension FileDescriptor {
     /// - Throws: The `Errno` of `write` (`EPIPE`).
     /// - Warning: `buffer` must stay valid for the call.
     public func writeBytes(from buffer: UnsafeRawBufferPointer, retryOnInterrupt: Bool = true) throws(Errno) -> IOResult {
-        while true {
+        try SystemCall.transfer("write", retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: false) {
             // Safe: the kernel reads at most `buffer.count` bytes from the caller's live buffer.
-            let count = unsafe Glibc.write(rawValue, buffer.baseAddress, buffer.count)
-            if count >= 0 { return .done(count) }
-            let error = Errno.current
-            switch error {
-            case .wouldBlock: return .wouldBlock
-            case .interrupted where retryOnInterrupt: continue
-            default: throw error
-            }
+            unsafe Glibc.write(rawValue, buffer.baseAddress, buffer.count)
         }
     }
 
@@ -76,13 +70,15 @@ extension FileDescriptor {
     /// - Throws: The `Errno` of `poll` other than `EINTR`.
     public func waitUntilReady(_ readiness: Readiness, timeoutMilliseconds: Int32) throws(Errno) -> Bool {
         var entry = pollfd(fd: rawValue, events: Int16(readiness == .readable ? POLLIN : POLLOUT), revents: 0)
-        // Safe: poll reads and writes the one pollfd, which lives for the call.
-        let result = unsafe Glibc.poll(&entry, 1, timeoutMilliseconds)
-        if result < 0 {
-            if errno == EINTR { return false }
-            throw Errno.current
+        do {
+            // Safe: poll reads and writes the one pollfd, which lives for the call.
+            let ready = try SystemCall.value("poll", retryOnInterrupt: false) {
+                unsafe Glibc.poll(&entry, 1, timeoutMilliseconds)
+            }
+            return ready > 0
+        } catch .interrupted {
+            return false
         }
-        return result > 0
     }
 }
 
@@ -93,7 +89,7 @@ extension Processes {
     /// - Parameter pid: The process to pass `SIGTERM` on to.
     /// - Throws: The `Errno` of `sigaction`.
     public static func forwardTermination(to pid: Int32) throws(Errno) {
-        guard cx_forward_termination(pid) == 0 else { throw Errno.current }
+        try SystemCall.nothing("sigaction") { cx_forward_termination(pid) }
     }
 
     /// Makes a write to a pipe with no reader fail with `EPIPE` instead of killing this process with `SIGPIPE`.

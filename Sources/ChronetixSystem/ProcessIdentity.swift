@@ -135,20 +135,53 @@ struct ProcessStatus {
 public enum Processes {
     /// Sends a signal. Wraps `kill(2)`.
     /// - Parameters:
+    ///   - signal: The signal (``Signal/kill``, …).
     ///   - pid: The target.
-    ///   - signal: The signal number (`SIGKILL`, …).
     /// - Throws: The `Errno` of `kill` (`ESRCH` when the process is gone).
-    public static func send(signal: Int32, to pid: Int32) throws(Errno) {
-        guard kill(pid, signal) == 0 else { throw Errno.current }
+    public static func send(signal: Signal, to pid: Int32) throws(Errno) {
+        try SystemCall.nothing("kill") { kill(pid, signal.rawValue) }
     }
+
+    /// ``send(signal:to:)`` with a raw signal number, for the coordinator's code that still passes one.
+    /// - Parameters:
+    ///   - signal: The signal number.
+    ///   - pid: The target.
+    /// - Throws: The `Errno` of `kill`.
+    public static func send(signal: Int32, to pid: Int32) throws(Errno) {
+        try send(signal: Signal(rawValue: signal), to: pid)
+    }
+
+    /// The id of this process's parent (`getppid(2)`, which cannot fail): 1, or a subreaper's, once the
+    /// parent has died.
+    public static var parentID: Int32 { getppid() }
+
+    /// The value of an environment variable (`getenv(3)`), or `nil` when it is not set.
+    /// - Parameter name: The variable's name.
+    /// - Returns: Its value, copied.
+    public static func environmentValue(named name: String) -> String? {
+        // Safe: getenv's result, when not NULL, is a C string that lives while nothing changes the environment
+        // (nothing in Chronetix calls setenv); it is copied into a String at once.
+        unsafe getenv(name).map { unsafe String(cString: $0) }
+    }
+
+    /// Ends this process with `status` (`exit(3)`: `atexit` handlers run and standard I/O is flushed).
+    /// - Parameter status: The exit status.
+    public static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
 
     /// The real user id of this process.
     public static var userID: UInt32 { getuid() }
 
     /// Asks the kernel to send `signal` to this process when its parent dies. Wraps `prctl(PR_SET_PDEATHSIG)`.
-    /// - Parameter signal: The signal (`SIGKILL` for helpers that must never outlive their parent).
+    /// - Parameter signal: The signal (``Signal/kill`` for helpers that must never outlive their parent).
+    /// - Throws: The `Errno` of `prctl`.
+    public static func setParentDeathSignal(_ signal: Signal) throws(Errno) {
+        try SystemCall.nothing("prctl") { cx_set_parent_death_signal(signal.rawValue) }
+    }
+
+    /// The same with a raw signal number, for the coordinator's code that still passes one.
+    /// - Parameter signal: The signal number.
     /// - Throws: The `Errno` of `prctl`.
     public static func setParentDeathSignal(_ signal: Int32) throws(Errno) {
-        guard cx_set_parent_death_signal(signal) == 0 else { throw Errno.current }
+        try setParentDeathSignal(Signal(rawValue: signal))
     }
 }

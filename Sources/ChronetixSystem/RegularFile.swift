@@ -35,16 +35,23 @@ public enum RegularFile {
     /// - Returns: The file's bytes.
     /// - Throws: ``Failure``.
     public static func read(_ path: String, maxBytes: Int) throws(Failure) -> [UInt8] {
-        var descriptor: Int32
-        repeat {
+        let descriptor: Int32
+        do {
             // Safe: the path is converted to a NUL-terminated C string that lives for the call.
-            descriptor = unsafe open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-        } while descriptor < 0 && errno == EINTR
-        guard descriptor >= 0 else { throw .open(.current) }
+            descriptor = try SystemCall.value("open") {
+                unsafe open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            }
+        } catch {
+            throw .open(error)
+        }
         let file = FileDescriptor(adopting: descriptor)
         var status = stat()
-        // Safe: `status` is a whole `struct stat` for the kernel to fill.
-        guard unsafe fstat(file.rawValue, &status) == 0 else { throw .read(.current) }
+        do {
+            // Safe: `status` is a whole `struct stat` for the kernel to fill.
+            try SystemCall.nothing("fstat") { unsafe fstat(file.rawValue, &status) }
+        } catch {
+            throw .read(error)
+        }
         switch status.st_mode & S_IFMT {
         case S_IFREG: break
         case S_IFDIR: throw .notRegular(.directory)
@@ -57,17 +64,19 @@ public enum RegularFile {
         var bytes = [UInt8](repeating: 0, count: maxBytes + 1)
         var count = 0
         while count < bytes.count {
-            let got = unsafe bytes.withUnsafeMutableBytes { buffer in
-                // Safe: the kernel writes at most the bytes left in the array's live buffer.
-                unsafe Glibc.read(file.rawValue, buffer.baseAddress! + count, buffer.count - count)
+            let got: Int
+            do {
+                got = try SystemCall.value("read") {
+                    unsafe bytes.withUnsafeMutableBytes { buffer in
+                        // Safe: the kernel writes at most the bytes left in the array's live buffer.
+                        unsafe Glibc.read(file.rawValue, buffer.baseAddress! + count, buffer.count - count)
+                    }
+                }
+            } catch {
+                throw .read(error)
             }
-            if got > 0 {
-                count += got
-            } else if got == 0 {
-                break
-            } else if errno != EINTR {
-                throw .read(.current)
-            }
+            if got == 0 { break }
+            count += got
         }
         guard count <= maxBytes else { throw .tooLarge(limit: maxBytes) }
         bytes.removeSubrange(count...)

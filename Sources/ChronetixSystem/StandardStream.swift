@@ -15,7 +15,8 @@ public enum StandardStream: Sendable {
     private var descriptor: Int32 { self == .output ? STDOUT_FILENO : STDERR_FILENO }
 
     /// Writes every byte of `text`, in as many `write(2)` calls as it takes; retries `EINTR`, and waits for
-    /// room when the stream was made non-blocking by someone else (`EAGAIN`).
+    /// room when the stream was made non-blocking by someone else (`EAGAIN`). `EBADF` is thrown, not trapped: the
+    /// descriptor is the parent's to close (`chronetix run >&-`), not a double close in this process.
     /// - Throws: The `Errno` of `write` (`EPIPE`, `EIO`, `EBADF`).
     public func write(_ text: String) throws(Errno) {
         var text = text
@@ -23,19 +24,18 @@ public enum StandardStream: Sendable {
         let failure: Errno? = text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {
-                // Safe: the kernel reads at most the remaining bytes of the string's live UTF-8 buffer.
-                let count = unsafe Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if count >= 0 {
-                    offset += count
-                    continue
-                }
-                let error = Errno.current
-                switch error {
-                case .interrupted: continue
-                case .wouldBlock:
+                do throws(Errno) {
+                    offset += try SystemCall.value("write", badDescriptorIsError: true) {
+                        // Safe: the kernel reads at most the remaining bytes of the string's live UTF-8 buffer.
+                        unsafe Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                    }
+                } catch .wouldBlock {
                     var entry = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                    // The wait is only a pause before the next write, which reports any error; an interrupted or
+                    // failed poll just makes that write come sooner.
                     _ = unsafe poll(&entry, 1, 100)
-                default: return error
+                } catch {
+                    return error
                 }
             }
             return nil

@@ -26,17 +26,21 @@ public struct SystemThread: ~Copyable {
     public init(name: String, _ body: @escaping @Sendable () -> Void) throws(Errno) {
         let start = unsafe Unmanaged.passRetained(Start(name: name, body: body))
         var handle = pthread_t()
-        // Safe: the entry point takes back the one retain made above, exactly once.
-        let result = unsafe pthread_create(&handle, nil, { context in
-            let start = unsafe Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
-            // Best effort: a thread without a name works the same.
-            _ = unsafe cx_set_thread_name(String(decoding: start.name.utf8.prefix(15), as: UTF8.self))
-            start.body()
-            return nil
-        }, start.toOpaque())
-        guard result == 0 else {
+        do {
+            try SystemCall.returningError("pthread_create") {
+                // Safe: the entry point takes back the one retain made above, exactly once.
+                unsafe pthread_create(&handle, nil, { context in
+                    let start = unsafe Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+                    // Best effort: a thread without a name works the same.
+                    _ = unsafe cx_set_thread_name(String(decoding: start.name.utf8.prefix(15), as: UTF8.self))
+                    start.body()
+                    return nil
+                }, start.toOpaque())
+            }
+        } catch {
+            // The thread was not made, so its entry point never takes the retain back.
             unsafe start.release()
-            throw Errno(rawValue: result)
+            throw error
         }
         self.handle = handle
     }

@@ -24,20 +24,33 @@ extension FileDescriptor {
         var storage = sockaddr_storage()
         let length = try socketAddress(address, port: port, into: &storage, subject: subject)
         let type = Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
-        let raw = socket(Int32(storage.ss_family), type, 0)
-        guard raw >= 0 else { throw SystemCallError("socket", subject, .current) }
+        let raw: Int32
+        do { raw = try SystemCall.value("socket") { socket(Int32(storage.ss_family), type, 0) } } catch {
+            throw SystemCallError("socket", subject, error)
+        }
         let descriptor = FileDescriptor(adopting: raw)
         var one: Int32 = 1
-        // Safe: setsockopt reads the 4 bytes of `one`, which lives for the call.
-        guard unsafe setsockopt(raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-            throw SystemCallError("setsockopt", subject, .current)
+        do {
+            // Safe: setsockopt reads the 4 bytes of `one`, which lives for the call.
+            try SystemCall.nothing("setsockopt") {
+                unsafe setsockopt(raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            }
+        } catch {
+            throw SystemCallError("setsockopt", subject, error)
         }
-        // Safe: a `sockaddr_storage` may be viewed as the `sockaddr` it starts with; bind reads `length` bytes.
-        let bound = unsafe withUnsafePointer(to: &storage) { pointer in
-            unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe bind(raw, $0, length) }
+        do {
+            // Safe: a `sockaddr_storage` may be viewed as the `sockaddr` it starts with; bind reads `length` bytes.
+            try SystemCall.nothing("bind") {
+                unsafe withUnsafePointer(to: &storage) { pointer in
+                    unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe bind(raw, $0, length) }
+                }
+            }
+        } catch {
+            throw SystemCallError("bind", subject, error)
         }
-        guard bound == 0 else { throw SystemCallError("bind", subject, .current) }
-        guard listen(raw, backlog) == 0 else { throw SystemCallError("listen", subject, .current) }
+        do { try SystemCall.nothing("listen") { listen(raw, backlog) } } catch {
+            throw SystemCallError("listen", subject, error)
+        }
         return descriptor
     }
 
@@ -54,28 +67,40 @@ extension FileDescriptor {
         let subject = address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
         var storage = sockaddr_storage()
         let length = try socketAddress(address, port: port, into: &storage, subject: subject)
-        let raw = socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard raw >= 0 else { throw SystemCallError("socket", subject, .current) }
-        let descriptor = FileDescriptor(adopting: raw)
-        // Safe: as for `bind` in `listenTCP`.
-        let connected = unsafe withUnsafePointer(to: &storage) { pointer in
-            unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe connect(raw, $0, length) }
+        let raw: Int32
+        do {
+            raw = try SystemCall.value("socket") {
+                socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+            }
+        } catch {
+            throw SystemCallError("socket", subject, error)
         }
-        if connected == 0 { return descriptor }
-        let error = Errno.current
-        guard error == .interrupted || error == Errno(rawValue: EINPROGRESS) else {
+        let descriptor = FileDescriptor(adopting: raw)
+        do {
+            // Not retried: an interrupted TCP connect goes on in the background, and a second call would fail
+            // with EALREADY.
+            try SystemCall.nothing("connect", retryOnInterrupt: false) {
+                // Safe: as for `bind` in `listenTCP`.
+                unsafe withUnsafePointer(to: &storage) { pointer in
+                    unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe connect(raw, $0, length) }
+                }
+            }
+            return descriptor
+        } catch .interrupted, Errno(rawValue: EINPROGRESS) {
+            // The connection goes on: wait until it is writable (below), then read its outcome.
+        } catch {
             throw SystemCallError("connect", subject, error)
         }
-        // The connection goes on: wait until it is writable, then read its outcome.
         var entry = pollfd(fd: raw, events: Int16(POLLOUT), revents: 0)
-        while unsafe poll(&entry, 1, -1) < 0 {
-            guard Errno.current == .interrupted else { throw SystemCallError("connect", subject, .current) }
-        }
         var status: Int32 = 0
         var size = socklen_t(MemoryLayout<Int32>.size)
-        // Safe: getsockopt writes at most `size` bytes into `status`, which lives for the call.
-        guard unsafe getsockopt(raw, SOL_SOCKET, SO_ERROR, &status, &size) == 0 else {
-            throw SystemCallError("connect", subject, .current)
+        do {
+            // Safe: poll reads and writes the one pollfd, which lives for the call.
+            _ = try SystemCall.value("poll") { unsafe poll(&entry, 1, -1) }
+            // Safe: getsockopt writes at most `size` bytes into `status`, which lives for the call.
+            try SystemCall.nothing("getsockopt") { unsafe getsockopt(raw, SOL_SOCKET, SO_ERROR, &status, &size) }
+        } catch {
+            throw SystemCallError("connect", subject, error)
         }
         guard status == 0 else { throw SystemCallError("connect", subject, Errno(rawValue: status)) }
         return descriptor
@@ -88,10 +113,13 @@ extension FileDescriptor {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         // Safe: getsockname writes at most `length` bytes into `storage`, which lives for the call.
-        let result = unsafe withUnsafeMutablePointer(to: &storage) { pointer in
-            unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe getsockname(rawValue, $0, &length) }
+        try SystemCall.nothing("getsockname") {
+            unsafe withUnsafeMutablePointer(to: &storage) { pointer in
+                unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    unsafe getsockname(rawValue, $0, &length)
+                }
+            }
         }
-        guard result == 0 else { throw Errno.current }
         switch Int32(storage.ss_family) {
         case AF_INET:
             // Safe: the family says the storage holds a `sockaddr_in`, which it is large enough for.
@@ -116,8 +144,8 @@ extension FileDescriptor {
         var value = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
         for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
             // Safe: setsockopt reads `MemoryLayout<timeval>.size` bytes of `value`, which lives for the call.
-            guard unsafe setsockopt(rawValue, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
-                throw Errno.current
+            try SystemCall.nothing("setsockopt") {
+                unsafe setsockopt(rawValue, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
             }
         }
     }

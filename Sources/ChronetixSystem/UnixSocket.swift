@@ -86,25 +86,34 @@ extension FileDescriptor {
     ) throws(SystemCallError) -> FileDescriptor {
         var (address, length) = try unixAddress(path, call: "bind")
         let type = Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
-        let raw = socket(AF_UNIX, type, 0)
-        guard raw >= 0 else { throw SystemCallError("socket", path, .current) }
-        let descriptor = FileDescriptor(adopting: raw)
-        // Safe: a `sockaddr_un` may be viewed as the `sockaddr` it starts with for the length given; `bind`
-        // reads no more than `length` bytes of it while `address` lives.
-        let bound = unsafe withUnsafePointer(to: &address) { pointer in
-            unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe bind(raw, $0, length) }
+        let raw: Int32
+        do { raw = try SystemCall.value("socket") { socket(AF_UNIX, type, 0) } } catch {
+            throw SystemCallError("socket", path, error)
         }
-        guard bound == 0 else { throw SystemCallError("bind", path, .current) }
+        let descriptor = FileDescriptor(adopting: raw)
+        do {
+            try SystemCall.nothing("bind") {
+                // Safe: a `sockaddr_un` may be viewed as the `sockaddr` it starts with for the length given;
+                // `bind` reads no more than `length` bytes of it while `address` lives.
+                unsafe withUnsafePointer(to: &address) { pointer in
+                    unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe bind(raw, $0, length) }
+                }
+            }
+        } catch {
+            throw SystemCallError("bind", path, error)
+        }
         // Safe (chmod, unlink): `path` is passed as a NUL-terminated C string that lives for the call.
-        if unsafe chmod(path, mode_t(mode)) != 0 {
-            let error = Errno.current
+        do {
+            try SystemCall.nothing("chmod") { unsafe chmod(path, mode_t(mode)) }
+        } catch {
             // This call created the file a moment ago; an unlink failure would not change what the caller
             // must hear, which is why the socket could not be set up.
             _ = unsafe unlink(path)
             throw SystemCallError("chmod", path, error)
         }
-        if listen(raw, backlog) != 0 {
-            let error = Errno.current
+        do {
+            try SystemCall.nothing("listen") { listen(raw, backlog) }
+        } catch {
             _ = unsafe unlink(path)  // as after chmod: remove the file this call created, report the listen error
             throw SystemCallError("listen", path, error)
         }
@@ -128,24 +137,34 @@ extension FileDescriptor {
         -> FileDescriptor
     {
         var (address, length) = try unixAddress(path, call: "connect")
-        let raw = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard raw >= 0 else { throw SystemCallError("socket", path, .current) }
+        let raw: Int32
+        do {
+            let type = Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue)
+            raw = try SystemCall.value("socket") { socket(AF_UNIX, type, 0) }
+        } catch {
+            throw SystemCallError("socket", path, error)
+        }
         let descriptor = FileDescriptor(adopting: raw)
         var interrupted = false
         while true {
-            // Safe: as for `bind` in `listenUnixStream`: `connect` reads `length` bytes of the live address.
-            let connected = unsafe withUnsafePointer(to: &address) { pointer in
-                unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe connect(raw, $0, length) }
-            }
-            if connected == 0 { return descriptor }
-            let error = Errno.current
-            if error == .interrupted && retryOnInterrupt {
+            do {
+                try SystemCall.nothing("connect", retryOnInterrupt: false) {
+                    // Safe: as for `bind` in `listenUnixStream`: `connect` reads `length` bytes of the live address.
+                    unsafe withUnsafePointer(to: &address) { pointer in
+                        unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            unsafe connect(raw, $0, length)
+                        }
+                    }
+                }
+                return descriptor
+            } catch .interrupted where retryOnInterrupt {
+                // Retried here rather than by the helper: the retry must know that an attempt was interrupted.
                 interrupted = true
-                continue
+            } catch {
+                // Should an interrupted attempt have completed after all, the retry finds the socket connected.
+                if error == Errno(rawValue: EISCONN) && interrupted { return descriptor }
+                throw SystemCallError("connect", path, error)
             }
-            // Should an interrupted attempt have completed after all, the retry finds the socket connected.
-            if error == Errno(rawValue: EISCONN) && interrupted { return descriptor }
-            throw SystemCallError("connect", path, error)
         }
     }
 
@@ -156,12 +175,17 @@ extension FileDescriptor {
     public static func unixStreamPair() throws(SystemCallError) -> SocketPair {
         var raw: (Int32, Int32) = (-1, -1)
         // Safe: a tuple of two Int32 is laid out as an array of two, which socketpair fills while `raw` lives.
-        let result = unsafe withUnsafeMutablePointer(to: &raw) { pointer in
-            unsafe pointer.withMemoryRebound(to: Int32.self, capacity: 2) {
-                unsafe socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, $0)
+        do {
+            try SystemCall.nothing("socketpair") {
+                unsafe withUnsafeMutablePointer(to: &raw) { pointer in
+                    unsafe pointer.withMemoryRebound(to: Int32.self, capacity: 2) {
+                        unsafe socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, $0)
+                    }
+                }
             }
+        } catch {
+            throw SystemCallError("socketpair", nil, error)
         }
-        guard result == 0 else { throw SystemCallError("socketpair", nil, .current) }
         return SocketPair(first: FileDescriptor(adopting: raw.0), second: FileDescriptor(adopting: raw.1))
     }
 
@@ -195,14 +219,13 @@ extension FileDescriptor {
     ///   so a level-triggered caller must stop polling the listener for a while.
     public func accept(retryOnInterrupt: Bool = true) throws(Errno) -> FileDescriptor? {
         while true {
-            let raw = cx_accept(rawValue)
-            if raw >= 0 { return FileDescriptor(adopting: raw) }
-            let error = Errno.current
-            switch error {
-            case .wouldBlock: return nil
-            case Errno(rawValue: ECONNABORTED): continue
-            case .interrupted where retryOnInterrupt: continue
-            default: throw error
+            do {
+                let raw = try SystemCall.value("accept4", retryOnInterrupt: retryOnInterrupt) { cx_accept(rawValue) }
+                return FileDescriptor(adopting: raw)
+            } catch .wouldBlock {
+                return nil
+            } catch Errno(rawValue: ECONNABORTED) {
+                continue
             }
         }
     }
@@ -214,10 +237,9 @@ extension FileDescriptor {
     public func peerCredentials() throws(Errno) -> PeerCredentials {
         var credentials = PeerCredentials(processID: 0, userID: 0, groupID: 0)
         // Safe: the shim writes one value through each of the three pointers, to fields that live for the call.
-        let result = unsafe cx_peer_credentials(
-            rawValue, &credentials.processID, &credentials.userID, &credentials.groupID
-        )
-        guard result == 0 else { throw Errno.current }
+        try SystemCall.nothing("getsockopt") {
+            unsafe cx_peer_credentials(rawValue, &credentials.processID, &credentials.userID, &credentials.groupID)
+        }
         return credentials
     }
 
@@ -226,11 +248,10 @@ extension FileDescriptor {
     /// - Parameter on: `true` for non-blocking.
     /// - Throws: The `Errno` of `fcntl`.
     public func setNonBlocking(_ on: Bool) throws(Errno) {
-        let flags = fcntl(rawValue, F_GETFL)
-        guard flags != -1 else { throw Errno.current }
+        let flags = try SystemCall.value("fcntl") { fcntl(rawValue, F_GETFL) }
         let wanted = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK
         guard wanted != flags else { return }
-        guard fcntl(rawValue, F_SETFL, wanted) != -1 else { throw Errno.current }
+        try SystemCall.nothing("fcntl") { fcntl(rawValue, F_SETFL, wanted) }
     }
 
     /// Asks for kernel buffers of these sizes. Wraps `setsockopt(2)` `SO_SNDBUF` and `SO_RCVBUF`; the kernel
@@ -266,22 +287,23 @@ extension FileDescriptor {
         case (false, true): how = Int32(SHUT_WR)
         case (false, false): return
         }
-        guard Glibc.shutdown(rawValue, how) == 0 else { throw Errno.current }
+        try SystemCall.nothing("shutdown") { Glibc.shutdown(rawValue, how) }
     }
 
     private func setSocketOption(_ option: Int32, _ value: Int) throws(Errno) {
         precondition(value >= 0, "socket buffer sizes cannot be negative, got \(value)")
         var raw = Int32(clamping: value)
         // Safe: the option is an `int`, and `setsockopt` reads its 4 bytes while `raw` lives.
-        guard unsafe setsockopt(rawValue, SOL_SOCKET, option, &raw, socklen_t(MemoryLayout<Int32>.size)) == 0
-        else { throw Errno.current }
+        try SystemCall.nothing("setsockopt") {
+            unsafe setsockopt(rawValue, SOL_SOCKET, option, &raw, socklen_t(MemoryLayout<Int32>.size))
+        }
     }
 
     private func socketOption(_ option: Int32) throws(Errno) -> Int {
         var raw: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         // Safe: `getsockopt` writes at most `length` (4) bytes into `raw`, which lives for the call.
-        guard unsafe getsockopt(rawValue, SOL_SOCKET, option, &raw, &length) == 0 else { throw Errno.current }
+        try SystemCall.nothing("getsockopt") { unsafe getsockopt(rawValue, SOL_SOCKET, option, &raw, &length) }
         return Int(raw)
     }
 }
@@ -302,7 +324,7 @@ extension FileDescriptor {
     {
         // Safe: reads the buffer's count only.
         unsafe precondition(!buffer.isEmpty, "read(into:) needs room for at least one byte")
-        return try Self.transfer(retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: true) {
+        return try SystemCall.transfer("read", retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: true) {
             // Safe: the kernel writes at most `buffer.count` bytes into the caller's live buffer.
             unsafe Glibc.read(rawValue, buffer.baseAddress, buffer.count)
         }
@@ -318,7 +340,7 @@ extension FileDescriptor {
     /// - Throws: The `Errno` of `send` (`EPIPE`, `ECONNRESET`).
     /// - Warning: `buffer` must stay valid for the call.
     public func write(from buffer: UnsafeRawBufferPointer, retryOnInterrupt: Bool = true) throws(Errno) -> IOResult {
-        try Self.transfer(retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: false) {
+        try SystemCall.transfer("send", retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: false) {
             // Safe: the kernel reads at most `buffer.count` bytes from the caller's live buffer.
             unsafe Glibc.send(rawValue, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
         }
@@ -344,7 +366,7 @@ extension FileDescriptor {
             iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
             iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count)
         )
-        return try Self.transfer(retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: false) {
+        return try SystemCall.transfer("sendmsg", retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: false) {
             // Safe: the tuple of two iovecs is laid out as an array of two and lives across the call; the
             // msghdr points to it only for the call and has no name or control data.
             unsafe withUnsafeMutablePointer(to: &vectors) { pointer in
@@ -383,7 +405,7 @@ extension FileDescriptor {
             descriptors.count <= Int(CX_SCM_MAX_FD),
             "send(_:descriptors:) takes at most \(CX_SCM_MAX_FD) descriptors, got \(descriptors.count)"
         )
-        return try Self.transfer(retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: false) {
+        return try SystemCall.transfer("sendmsg", retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: false) {
             // Safe: the shim reads `buffer.count` bytes of the live buffer and `raw.count` (<= CX_SCM_MAX_FD,
             // checked above) descriptor numbers from the array's storage, scoped to this closure.
             unsafe descriptors.withUnsafeBufferPointer { raw in
@@ -420,7 +442,7 @@ extension FileDescriptor {
         // Safe: reads the buffer's count only.
         unsafe precondition(!buffer.isEmpty, "receive(into:descriptors:) needs room for at least one byte")
         var truncated = false
-        let result = try Self.transfer(retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: true) {
+        let result = try SystemCall.transfer("recvmsg", retryOnInterrupt: retryOnInterrupt, zeroIsEndOfFile: true) {
             // Safe: the temporary allocation holds CX_SCM_MAX_FD descriptor numbers and is only used in here;
             // the shim writes at most `buffer.count` bytes into the caller's live buffer, at most
             // `received.count` descriptors, and sets `count` to how many it wrote, so `index` stays in bounds.
@@ -440,25 +462,6 @@ extension FileDescriptor {
         if truncated { throw Errno.messageTooLong }
         return result
     }
-
-    /// The errno policy of every read and write here: a count is ``IOResult/done(_:)`` (or
-    /// ``IOResult/endOfFile`` for a read of 0), `EAGAIN` is ``IOResult/wouldBlock``, `EINTR` repeats `call`
-    /// when `retryOnInterrupt`, and every other error is thrown. `errno` is read right after `call` returns.
-    private static func transfer(retryOnInterrupt: Bool, zeroIsEndOfFile: Bool, _ call: () -> Int) throws(Errno)
-        -> IOResult
-    {
-        while true {
-            let count = call()
-            if count > 0 { return .done(count) }
-            if count == 0 { return zeroIsEndOfFile ? .endOfFile : .done(0) }
-            let error = Errno.current
-            switch error {
-            case .wouldBlock: return .wouldBlock
-            case .interrupted where retryOnInterrupt: continue
-            default: throw error
-            }
-        }
-    }
 }
 
 /// The kernel's table of Unix-domain sockets (`/proc/net/unix`, this network namespace's).
@@ -469,7 +472,7 @@ public enum UnixSocketTable {
     /// - Returns: The paths (abstract sockets, whose names start with `@`, are left out).
     /// - Throws: The `Errno` of reading `/proc/net/unix`.
     public static func listeningPaths() throws(Errno) -> Set<String> {
-        let file = try SystemFile(path: "/proc/net/unix", flags: O_RDONLY)
+        let file = try SystemFile(path: "/proc/net/unix", options: .readOnly)
         var text: [UInt8] = []
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
         defer { unsafe chunk.deallocate() }

@@ -51,6 +51,9 @@ package struct FrameReader: ~Copyable {
             let free = unsafe UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])
             return Result { () throws(Errno) -> IOResult in
                 try unsafe socket.receive(into: free) { descriptor in
+                    // Escapes its owner: an array cannot hold `~Copyable` values. The reader owns the raw number
+                    // from here: `takeDescriptors` hands them on (as raw numbers; the caller adopts them), `deinit`
+                    // closes those never claimed.
                     received.append(descriptor.takeRawValue())
                 }
             }

@@ -44,7 +44,7 @@ guard arguments.count >= 4 else {
     say("ERROR usage chronetix-bus-peer SOCKET TOKEN NAME MODE [ARGS…]")
     exit(2)
 }
-try? Processes.setParentDeathSignal(SIGKILL)  // best effort: tests also kill their peers
+try? Processes.setParentDeathSignal(.kill)  // best effort: tests also kill their peers
 let (socketPath, token, name, mode) = (arguments[0], arguments[1], arguments[2], arguments[3])
 let rest = Array(arguments.dropFirst(4))
 

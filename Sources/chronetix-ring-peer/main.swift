@@ -379,7 +379,7 @@ func awaitClose(_ consumer: borrowing RingConsumer, timeout: Duration) throws {
 func run() -> Int32 {
     // Best effort: a peer must not outlive the test that started it; if prctl fails, the test's own
     // kill-and-wait cleanup still ends it.
-    try? Processes.setParentDeathSignal(SIGKILL)
+    try? Processes.setParentDeathSignal(.kill)
     do {
         let arguments = try Arguments(Array(CommandLine.arguments.dropFirst()))
         let result: String

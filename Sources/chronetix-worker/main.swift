@@ -2,10 +2,6 @@ import ChronetixCore
 import ChronetixRuntime
 import ChronetixSystem
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 // `chronetix-worker`: runs one node of a flow, attached to the coordinator's bus.
 //
 // Its four options are parsed by hand rather than with swift-argument-parser, which imports Foundation:
@@ -38,20 +34,20 @@ let usage = """
 
 /// Writes to standard error without buffering.
 func writeError(_ text: String) {
-    var bytes = Array(text.utf8)
-    _ = unsafe bytes.withUnsafeMutableBytes { unsafe Glibc.write(2, $0.baseAddress, $0.count) }
+    // Nowhere to report a standard error that cannot be written.
+    try? StandardStream.error.write(text)
 }
 
 /// Writes to standard output without buffering.
 func writeOutput(_ text: String) {
-    var bytes = Array(text.utf8)
-    _ = unsafe bytes.withUnsafeMutableBytes { unsafe Glibc.write(1, $0.baseAddress, $0.count) }
+    // `--help` and `--version` to a closed standard output: the status still says it worked, as before.
+    try? StandardStream.output.write(text)
 }
 
 /// A usage error: the reason, a pointer to `--help`, status 64 (`EX_USAGE`).
 func usageError(_ reason: String) -> Never {
     writeError("Error: \(reason)\nUsage: chronetix-worker --bus <bus> --node <node> [--token <token>]\n  See 'chronetix-worker --help' for more information.\n")
-    exit(64)
+    Processes.exit(64)
 }
 
 var options: [String: String] = [:]
@@ -61,10 +57,10 @@ while let argument = arguments.popFirst() {
     switch argument {
     case "-h", "--help":
         writeOutput(usage)
-        exit(0)
+        Processes.exit(0)
     case "--version":
         writeOutput("\(Chronetix.version)\n")
-        exit(0)
+        Processes.exit(0)
     default:
         // `--name value` or `--name=value`.
         let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -86,11 +82,10 @@ guard let node = options["--node"] else { usageError("Missing expected argument 
 if let parentText = options["--parent"] {
     // Started by the coordinator: end with it, even if it is killed.
     guard let parent = Int32(parentText) else { usageError("'--parent' takes a process id, not '\(parentText)'") }
-    try? Processes.setParentDeathSignal(SIGTERM)
-    if getppid() != parent { exit(WorkerExit.busLost) }
+    try? Processes.setParentDeathSignal(.terminate)
+    if Processes.parentID != parent { Processes.exit(WorkerExit.busLost) }
 }
-// Safe: getenv's result, when not NULL, is a C string that lives while nothing changes the environment.
-let environmentToken = unsafe getenv("CHRONETIX_TOKEN").map { unsafe String(cString: $0) }
+let environmentToken = Processes.environmentValue(named: "CHRONETIX_TOKEN")
 guard let token = options["--token"] ?? environmentToken else {
     usageError("no token: pass --token or set CHRONETIX_TOKEN")
 }
@@ -99,4 +94,4 @@ let status = WorkerRuntime.run(
         writeError("chronetix-worker[\(node)]: \(line)\n")
     }
 )
-exit(status)
+Processes.exit(status)

@@ -844,20 +844,22 @@ final class FlowRun {
     /// nodes get their SIGTERM at once.
     private func waitForWorkers(timeoutNanoseconds: UInt64, stoppingFirst cut: [String] = []) {
         for id in cut { workers[id]?.signalIfRunning(SIGTERM) }
-        let deadline = Clock.monotonicNanoseconds() + timeoutNanoseconds
-        while workers.values.contains(where: { $0.termination == nil }) && Clock.monotonicNanoseconds() < deadline {
-            reapChildren()
-            board.wait(milliseconds: 10)
-        }
-        // To each worker's process group: a `process` node's program (in its worker's group) goes too.
-        for worker in workers.values { worker.signalIfRunning(SIGTERM) }
-        let killDeadline = Clock.monotonicNanoseconds() + 1_000_000_000
-        while workers.values.contains(where: { $0.termination == nil }) && Clock.monotonicNanoseconds() < killDeadline {
-            reapChildren()
-            board.wait(milliseconds: 10)
-        }
+        // The timeout to end on their own, SIGTERM, a second more, SIGKILL; each signal to each worker's process
+        // group: a `process` node's program (in its worker's group) goes too.
+        let teardown = Teardown([
+            .wait(.nanoseconds(Int64(clamping: timeoutNanoseconds))),
+            .send(.terminate, allowedDurationToNextStep: .seconds(1)),
+        ])
+        teardown.perform(
+            send: { signal in for worker in workers.values { worker.signalIfRunning(signal.rawValue) } },
+            hasEnded: { !workers.values.contains(where: { $0.termination == nil }) },
+            pause: {
+                reapChildren()
+                board.wait(milliseconds: 10)
+            }
+        )
+        // What is left was sent SIGKILL: reap it.
         for worker in workers.values where worker.termination == nil {
-            worker.signalIfRunning(SIGKILL)
             if let termination = try? worker.child.wait() { recordEnd(of: worker, termination) }
         }
     }

@@ -136,7 +136,7 @@ final class BackgroundProcess {
 
     /// Sends `signal` to it.
     func signal(_ signal: Int32) {
-        if termination == nil { child.send(signal: signal) }
+        if termination == nil { child.send(signal: Signal(rawValue: signal)) }
     }
 
     /// Waits for the exit (at most 60 s; then kills it and reports -1); the exit status, or 128 + the signal.
@@ -147,19 +147,19 @@ final class BackgroundProcess {
             if termination == nil { Thread.sleep(forTimeInterval: 0.01) }
         }
         guard let termination else {
-            child.send(signal: SIGKILL)
+            child.send(signal: .kill)
             termination = try? child.wait()
             return -1
         }
         switch termination {
         case .exited(let status): return status
-        case .signaled(let signal): return 128 + signal
+        case .signaled(let signal): return 128 + signal.rawValue
         }
     }
 
     deinit {
         if termination == nil {
-            child.send(signal: SIGKILL)
+            child.send(signal: .kill)
             _ = try? child.wait()
         }
     }

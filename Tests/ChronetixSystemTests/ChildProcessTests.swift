@@ -93,8 +93,8 @@ struct ChildProcessTests {
         }
         let sleeper = try #require(Int32(String(decoding: line.dropLast(), as: UTF8.self)))
         let identity = try #require(ProcessIdentity.of(pid: sleeper))
-        child.sendToGroup(signal: SIGKILL)
-        #expect(try child.wait() == .signaled(SIGKILL))
+        child.sendToGroup(signal: .kill)
+        #expect(try child.wait() == .signaled(.kill))
         // The sleeper was the shell's child, now reparented: it is gone once init has reaped it.
         var gone = false
         for _ in 0..<500 where !gone {
