@@ -64,14 +64,16 @@ public final class AppendingFile: Sendable {
     public init(creating path: String, exclusive: Bool = false) throws(SystemCallError) {
         var flags = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC
         if exclusive { flags |= O_EXCL }
-        var descriptor: Int32
-        repeat {
+        let descriptor: Int32
+        do {
             // Safe: the path is a NUL-terminated C string that lives for the call.
-            descriptor = unsafe open(path, flags, mode_t(0o600))
-        } while descriptor < 0 && errno == EINTR
-        guard descriptor >= 0 else { throw SystemCallError("open", path, .current) }
-        guard fchmod(descriptor, 0o600) == 0 else {
-            let error = Errno.current
+            descriptor = try SystemCall.value("open") { unsafe open(path, flags, mode_t(0o600)) }
+        } catch {
+            throw SystemCallError("open", path, error)
+        }
+        do {
+            try SystemCall.nothing("fchmod") { fchmod(descriptor, 0o600) }
+        } catch {
             _ = Glibc.close(descriptor)  // nothing written yet: nothing to lose
             throw SystemCallError("fchmod", path, error)
         }
@@ -89,12 +91,14 @@ public final class AppendingFile: Sendable {
         let failure: Errno? = unsafe bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
-                // Safe: the kernel reads at most the remaining bytes of the array's live buffer.
-                let count = unsafe Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if count >= 0 {
-                    offset += count
-                } else if errno != EINTR {
-                    return Errno.current
+                // Safe: the kernel reads at most the remaining bytes of the array's live buffer. (A Result, not
+                // do/catch: the closure's untyped rethrow would lose the Errno.)
+                let written = Result { () throws(Errno) in
+                    try SystemCall.value("write") { unsafe Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset) }
+                }
+                switch written {
+                case .success(let count): offset += count
+                case .failure(let error): return error
                 }
             }
             return nil
