@@ -77,6 +77,9 @@ public struct RingTap: ~Copyable {
     public private(set) var framesSeen: UInt64 = 0
     /// Frames the producer overwrote before the tap could read them, so far (final after end of stream).
     public private(set) var framesSkipped: UInt64 = 0
+    /// Copies discarded because the producer may have written over the frame while the tap copied it (torn
+    /// reads detected); their frames are among the skipped ones.
+    public private(set) var discardedCopies: UInt64 = 0
     /// Whether the stream ended and the tap passed its last frame.
     public private(set) var isAtEndOfStream = false
 
@@ -166,8 +169,13 @@ public struct RingTap: ~Copyable {
                 finish()
                 return nil
             }
-            guard before.write &- position <= capacity else {
+            guard Int64(bitPattern: before.write &- position) > 0 else {
                 throw RingError(.corruptHeader, segment: name, "write_bytes \(before.write) is behind the tap's position \(position)")
+            }
+            if before.write &- position > capacity {
+                // The producer moved on between the slots' loads and write_bytes's: the frame is gone already.
+                jump(to: before.oldest)
+                continue
             }
             let read = unsafe readFrame(at: position, limit: before.write)
             // Orders every load of the frame above before the counters' loads below: if the copy saw a byte the
@@ -175,6 +183,7 @@ public struct RingTap: ~Copyable {
             atomicMemoryFence(ordering: .acquiring)
             let after = try heldView()
             if isBelow(position, after.floor) {
+                discardedCopies &+= 1
                 jump(to: after.oldest)  // lapped during the copy: the frame may be torn, so it is discarded
                 continue
             }
