@@ -7,8 +7,8 @@ import ShmDataPort
 import Testing
 
 /// The passive tap (`RingTap`): frames in order, skips counted when it falls behind, torn reads never returned,
-/// nothing written into the ring, clear errors for a broken segment. The cross-process tests run the producer
-/// and a real consumer as `chronetix-ring-peer` processes and tap from this one.
+/// nothing written into the ring, clear errors for a broken segment. The cross-process tests are at the end of
+/// this file, in an extension of `CrossProcessTests`.
 @Suite(.serialized, .timeLimit(.minutes(1)))
 struct RingTapTests {
     /// This suite's own segment prefix, so that its leak check never sees another suite's segments.
@@ -211,8 +211,15 @@ struct RingTapTests {
         #expect(error.cause?.errno == .noSuchFile)
     }
 
-    // MARK: - Across processes
+    @Test func nothingIsLeftInDevShm() throws {
+        #expect(try TestRing.leftovers(prefix: Self.prefix).isEmpty)
+    }
+}
 
+/// The tap across processes: the producer and a real consumer are `chronetix-ring-peer` processes and the tap
+/// reads from this one. In `CrossProcessTests`, which is serialized, so that its check that every peer was
+/// reaped never runs while one of these peers does.
+extension CrossProcessTests {
     @Test(arguments: ["adaptive", "sleep"])
     func aLosslessEdgeDeliversTheSameFramesWithATapAndNoTornFrameIsReturned(waitStrategy: String) throws {
         let total: UInt64 = 100_000
@@ -235,7 +242,7 @@ struct RingTapTests {
         var last: UInt64?
         while case .frame(let frame) = try tap.next(timeout: .seconds(30)) {
             // Every payload copied while the producer may be lapping the tap must be the frame's own.
-            Self.expectPattern(frame, length: 8 + Int(frame.sequenceNumber % 300))
+            RingTapTests.expectPattern(frame, length: 8 + Int(frame.sequenceNumber % 300))
             if let last { #expect(frame.sequenceNumber == last + 1 + frame.skippedBefore) }
             last = frame.sequenceNumber
             // A deliberately slow tap: 5 ms away every 2000 frames, while the producer runs on (the ring holds
@@ -281,9 +288,5 @@ struct RingTapTests {
             #expect(line?["errors"] == 0)
             _ = tap?.name
         }
-    }
-
-    @Test func nothingIsLeftInDevShm() throws {
-        #expect(try TestRing.leftovers(prefix: Self.prefix).isEmpty)
     }
 }
