@@ -276,8 +276,9 @@ public struct RingTap: ~Copyable {
         // Acquiring: pairs with the producer's releasing store in publish(); loaded before the slots so that
         // no released counter read below can be further behind it than the capacity.
         let earlier = unsafe header.u64(RingLayout.Header.writeBytes).pointee.load(ordering: .acquiring)
-        var released: [UInt64] = []
-        released.reserveCapacity(consumerCount)
+        // The released counters as signed distances from `earlier` (no allocation: hz taps every frame).
+        var lowest: Int64? = nil
+        var highest: Int64 = .min
         for index in 0..<consumerCount {
             let slot = unsafe UnsafeRingHeader.consumer(index)
             // Acquiring: pairs with RingSegment.retireConsumer's releasing store (the producer ignores retired slots).
@@ -285,26 +286,32 @@ public struct RingTap: ~Copyable {
                 continue
             }
             // Acquiring: pairs with the consumer's releasing store in release() (and the producer's drops).
-            released.append(unsafe header.u64(slot + RingLayout.Consumer.releasedBytes).pointee.load(ordering: .acquiring))
-        }
-        // Loaded after the slots: a consumer releases only frames published before, so none is ahead of it.
-        let write = unsafe header.u64(RingLayout.Header.writeBytes).pointee.load(ordering: .acquiring)
-        guard write % alignment == 0, write &- earlier <= UInt64(Int64.max) else {
-            throw RingError(.corruptHeader, segment: name, "write_bytes \(write) is unaligned or went back from \(earlier)")
-        }
-        var oldest = write
-        for (index, counter) in released.enumerated() {
-            guard counter % alignment == 0, write &- counter <= UInt64(Int64.max),
-                counter &- earlier <= UInt64(Int64.max) || earlier &- counter <= capacity
-            else {
+            let counter = unsafe header.u64(slot + RingLayout.Consumer.releasedBytes).pointee.load(ordering: .acquiring)
+            let distance = Int64(bitPattern: counter &- earlier)
+            guard counter % alignment == 0, distance >= -Int64(capacity) else {
                 throw RingError(
                     .corruptHeader,
                     segment: name,
-                    "a consumer's released_bytes \(counter) (slot \(index) of the non-retired) with write_bytes \(write)"
+                    "consumers[\(index)].released_bytes is \(counter) with write_bytes \(earlier) and capacity \(capacity)"
                 )
             }
-            if write &- counter > write &- oldest { oldest = counter }
+            lowest = min(lowest ?? distance, distance)
+            highest = max(highest, distance)
         }
+        // Loaded after the slots: a consumer releases only frames published before, so none is ahead of it.
+        let write = unsafe header.u64(RingLayout.Header.writeBytes).pointee.load(ordering: .acquiring)
+        let advanced = Int64(bitPattern: write &- earlier)
+        guard write % alignment == 0, advanced >= 0 else {
+            throw RingError(.corruptHeader, segment: name, "write_bytes \(write) is unaligned or went back from \(earlier)")
+        }
+        guard highest <= advanced else {
+            throw RingError(
+                .corruptHeader,
+                segment: name,
+                "a consumer's released_bytes \(earlier &+ UInt64(bitPattern: highest)) is ahead of write_bytes \(write)"
+            )
+        }
+        let oldest = lowest.map { earlier &+ UInt64(bitPattern: $0) } ?? write
         return (oldest, oldest &+ highWatermark &- capacity, write)
     }
 

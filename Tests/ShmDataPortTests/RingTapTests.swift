@@ -290,3 +290,37 @@ extension CrossProcessTests {
         }
     }
 }
+
+extension RingTapTests {
+    @Test func aCorruptFrameTheProducerStillHoldsIsAnErrorNotACrash() throws {
+        let ring = try TestRing(RingConfiguration(dataCapacity: 4096), prefix: Self.prefix)
+        var producer = try RingProducer(attachingTo: ring.name)
+        let consumer = try RingConsumer(attachingTo: ring.name)  // holds frame 0: the producer may not overwrite it
+        _ = try producer.send(value: 0)
+        var tap = try RingTap(tapping: ring.name)
+        let region = try MappedRegion(mapping: SharedMemory.open(name: ring.name), length: 4096, offset: 4096)
+        for (offset, value, message) in [(0, UInt32(1 << 20), "runs past"), (4, UInt32(9), "frame kind 9")] {
+            let original = region.unsafeBase.load(fromByteOffset: offset, as: UInt32.self)
+            region.unsafeBase.storeBytes(of: offset == 4 ? (original & ~0xFF) | value : value, toByteOffset: offset, as: UInt32.self)
+            let error = try #require(throws: RingError.self) { _ = try tap.poll() }
+            #expect(error.code == .corruptFrame, "\(error)")
+            #expect(error.message.contains(message), "\(error)")
+            region.unsafeBase.storeBytes(of: original, toByteOffset: offset, as: UInt32.self)
+        }
+        #expect(try tap.poll()?.sequenceNumber == 0, "restored, the frame reads again")
+        _ = consumer.slotIndex
+    }
+
+    @Test func aReleasedCounterAheadOfTheProducerIsACorruptHeader() throws {
+        let ring = try TestRing(RingConfiguration(dataCapacity: 4096), prefix: Self.prefix)
+        var producer = try RingProducer(attachingTo: ring.name)
+        _ = try producer.send(value: 0)
+        var tap = try RingTap(tapping: ring.name)
+        let region = try MappedRegion(mapping: SharedMemory.open(name: ring.name), length: 4096)
+        let offset = MemoryLayout<cx_ring_header>.offset(of: \.consumers)! + MemoryLayout<cx_ring_consumer>.offset(of: \.released_bytes)!
+        region.unsafeBase.storeBytes(of: UInt64(4096), toByteOffset: offset, as: UInt64.self)
+        let error = try #require(throws: RingError.self) { _ = try tap.poll() }
+        #expect(error.code == .corruptHeader, "\(error)")
+        #expect(error.message.contains("ahead of write_bytes"), "\(error)")
+    }
+}
