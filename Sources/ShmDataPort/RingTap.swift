@@ -18,6 +18,8 @@ import Synchronization
 /// the bound it computes from those still admits the frame, nothing the producer wrote over it can have been
 /// seen by the copy (the producer's write was ordered after its acquiring load of a released counter that the
 /// re-read sees), so the frame is returned; otherwise it is discarded, never returned (a torn read).
+/// Under the lossy policies the producer moves a dropped consumer's counters with relaxed stores: the
+/// argument then relies on x86-64's store order (docs/ring-protocol.md, "Passive taps").
 ///
 /// **Falling behind.** When its position is below the bound, the tap jumps to the slowest consumer's
 /// released position (a frame boundary the producer still holds, or `write_bytes`) and the next frame it
