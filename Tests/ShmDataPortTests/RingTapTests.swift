@@ -78,8 +78,9 @@ struct RingTapTests {
         _ = consumer.slotIndex
     }
 
-    @Test func aSlowTapCountsTheFramesItSkipped() throws {
-        let ring = try TestRing(RingConfiguration(dataCapacity: 4096), prefix: Self.prefix)
+    @Test(arguments: [QueuePolicy.block, .dropOldest, .latest])
+    func aSlowTapCountsTheFramesItSkipped(policy: QueuePolicy) throws {
+        let ring = try TestRing(RingConfiguration(dataCapacity: 4096, policy: policy), prefix: Self.prefix)
         var producer = try RingProducer(attachingTo: ring.name)
         var consumer = try RingConsumer(attachingTo: ring.name)
         var tap = try RingTap(tapping: ring.name)
@@ -322,5 +323,26 @@ extension RingTapTests {
         let error = try #require(throws: RingError.self) { _ = try tap.poll() }
         #expect(error.code == .corruptHeader, "\(error)")
         #expect(error.message.contains("ahead of write_bytes"), "\(error)")
+    }
+}
+
+extension RingTapTests {
+    @Test(arguments: [QueuePolicy.dropOldest, .latest])
+    func aTapBehindAProducerDroppingForAnIdleConsumerCountsItsSkips(policy: QueuePolicy) throws {
+        let ring = try TestRing(RingConfiguration(dataCapacity: 4096, policy: policy), prefix: Self.prefix)
+        var producer = try RingProducer(attachingTo: ring.name)
+        let consumer = try RingConsumer(attachingTo: ring.name)  // attached, never reads: the producer drops for it
+        var tap = try RingTap(tapping: ring.name)
+        let total: UInt64 = 3000
+        for value in 0..<total {
+            #expect(try producer.send(value: value, extra: 24) == .sent(sequenceNumber: value))
+            if value % 64 == 0, let frame = try tap.poll() { Self.expectPattern(frame, length: 32) }
+        }
+        #expect(producer.statistics.drops > 0)
+        producer.close()
+        while case .frame(let frame) = try tap.next(timeout: .seconds(5)) { Self.expectPattern(frame, length: 32) }
+        #expect(tap.framesSkipped > 0)
+        #expect(tap.framesSeen + tap.framesSkipped == total)
+        _ = consumer.slotIndex
     }
 }
