@@ -152,7 +152,16 @@ struct RingMapping: ~Copyable {
     }
 
     /// Validates and maps an open segment (for example one received over the bus with SCM_RIGHTS).
-    init(descriptor: borrowing FileDescriptor, name: String, writableData: Bool) throws(RingError) {
+    /// - Parameters:
+    ///   - writableData: Whether the data area is mapped writable (the producer).
+    ///   - writableHeader: Whether the header page is mapped writable; `false` for a passive reader
+    ///     (``RingTap``), whose descriptor may be read-only.
+    init(
+        descriptor: borrowing FileDescriptor,
+        name: String,
+        writableData: Bool,
+        writableHeader: Bool = true
+    ) throws(RingError) {
         let size: Int
         do {
             size = try descriptor.size()
@@ -165,7 +174,7 @@ struct RingMapping: ~Copyable {
         }
         let headerRegion: MappedRegion
         do {
-            headerRegion = try MappedRegion(mapping: descriptor, length: RingLayout.headerSize)
+            headerRegion = try MappedRegion(mapping: descriptor, length: RingLayout.headerSize, writable: writableHeader)
         } catch {
             throw RingError(.systemCall, segment: name, "cannot map the header", cause: error)
         }
