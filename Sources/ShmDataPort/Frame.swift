@@ -26,6 +26,22 @@ public struct FrameMetadata: Hashable, Sendable {
         self.contentType = contentType
         self.flags = flags
     }
+
+    /// The metadata fields of the frame header at `base` (``RingLayout/Frame``): the one reader of them, for
+    /// consumers and taps alike.
+    /// - Warning: `base` must point at a whole frame header inside the mapped data area (the frame walker
+    ///   checked it).
+    @inlinable
+    @unsafe
+    init(frameHeaderAt base: UnsafeRawPointer) {
+        unsafe self.init(
+            timestampNanoseconds: base.load(fromByteOffset: RingLayout.Frame.timestamp, as: Int64.self),
+            deadlineNanoseconds: base.load(fromByteOffset: RingLayout.Frame.deadline, as: Int64.self),
+            priority: base.load(fromByteOffset: RingLayout.Frame.priority, as: UInt8.self),
+            contentType: base.load(fromByteOffset: RingLayout.Frame.contentType, as: UInt8.self),
+            flags: base.load(fromByteOffset: RingLayout.Frame.flags, as: UInt8.self)
+        )
+    }
 }
 
 /// A received frame, read in place in the ring.

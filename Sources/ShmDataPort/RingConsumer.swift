@@ -246,13 +246,7 @@ public struct RingConsumer: ~Copyable {
             // this process died (the kernel orders a dead process's stores before its successor starts).
             unsafe header.u64(slot + RingLayout.Consumer.readFrames).pointee.store(readFrames, ordering: .relaxed)
             let base = unsafe walker.data + frame.offset
-            let metadata = unsafe FrameMetadata(
-                timestampNanoseconds: base.load(fromByteOffset: RingLayout.Frame.timestamp, as: Int64.self),
-                deadlineNanoseconds: base.load(fromByteOffset: RingLayout.Frame.deadline, as: Int64.self),
-                priority: base.load(fromByteOffset: RingLayout.Frame.priority, as: UInt8.self),
-                contentType: base.load(fromByteOffset: RingLayout.Frame.contentType, as: UInt8.self),
-                flags: base.load(fromByteOffset: RingLayout.Frame.flags, as: UInt8.self)
-            )
+            let metadata = unsafe FrameMetadata(frameHeaderAt: UnsafeRawPointer(base))
             let payload = unsafe UnsafeRawBufferPointer(start: base + RingLayout.frameHeaderSize, count: frame.length)
             return unsafe UnsafeRingFrame(payload: payload, sequenceNumber: frame.sequence, metadata: metadata)
         }

@@ -352,13 +352,7 @@ public struct RingTap: ~Copyable {
         guard walked.isData else { return .success((walked, FrameMetadata(), [])) }
         // In bounds: the walker checked that header and payload end before the end of the data area.
         let base = unsafe walker.data + walked.offset
-        let metadata = unsafe FrameMetadata(
-            timestampNanoseconds: base.load(fromByteOffset: RingLayout.Frame.timestamp, as: Int64.self),
-            deadlineNanoseconds: base.load(fromByteOffset: RingLayout.Frame.deadline, as: Int64.self),
-            priority: base.load(fromByteOffset: RingLayout.Frame.priority, as: UInt8.self),
-            contentType: base.load(fromByteOffset: RingLayout.Frame.contentType, as: UInt8.self),
-            flags: base.load(fromByteOffset: RingLayout.Frame.flags, as: UInt8.self)
-        )
+        let metadata = unsafe FrameMetadata(frameHeaderAt: UnsafeRawPointer(base))
         let count = min(walked.length, maximumPayloadBytes)
         // Safe: `count` bytes from the payload's start lie inside the frame the walker bounds-checked, and the
         // array's storage is fresh; a racing producer can change the bytes, not their bounds.
