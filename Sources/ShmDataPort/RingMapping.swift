@@ -111,15 +111,26 @@ enum RingValidator {
                 throw RingError(.corruptHeader, segment: name, "consumers[\(index)].state is \(state); expected 1, 2 or 3")
             }
             if state == RingLayout.slotRetired { continue }  // its counters no longer matter to anyone
-            // Pairs with the consumer's releasing store in release().
-            let released = unsafe header.u64(slot + RingLayout.Consumer.releasedBytes).pointee.load(ordering: .acquiring)
-            guard RingIndex.used(write: write, released: released, capacity: geometry.capacity) != nil,
+            // A live ring moves while it is checked: under drop-oldest the producer moves a consumer's
+            // released_bytes on as it writes, so a released_bytes read after write_bytes may be ahead of it.
+            // The pair is judged as one snapshot: write_bytes read between two equal reads of released_bytes
+            // (a few tries), else the latest pair.
+            var released: UInt64 = 0
+            var snapshotWrite = write
+            for _ in 0..<8 {
+                // Pairs with the consumer's releasing store in release().
+                let before = unsafe header.u64(slot + RingLayout.Consumer.releasedBytes).pointee.load(ordering: .acquiring)
+                snapshotWrite = unsafe header.u64(RingLayout.Header.writeBytes).pointee.load(ordering: .acquiring)
+                released = unsafe header.u64(slot + RingLayout.Consumer.releasedBytes).pointee.load(ordering: .acquiring)
+                if before == released { break }
+            }
+            guard RingIndex.used(write: snapshotWrite, released: released, capacity: geometry.capacity) != nil,
                 released % geometry.alignment == 0
             else {
                 throw RingError(
                     .corruptHeader,
                     segment: name,
-                    "consumers[\(index)].released_bytes is \(released) with write_bytes \(write) and capacity \(geometry.capacity)"
+                    "consumers[\(index)].released_bytes is \(released) with write_bytes \(snapshotWrite) and capacity \(geometry.capacity)"
                 )
             }
             let claim = unsafe header.u32(slot + RingLayout.Consumer.claim).pointee.load(ordering: .relaxed)
