@@ -15,9 +15,8 @@ public struct RuntimeDirectory: Sendable, Hashable {
     /// This user's: `$CHRONETIX_RUNTIME_DIR` when set (tests, several hosts in one machine), else
     /// `$XDG_RUNTIME_DIR/chronetix`, else `/tmp/chronetix-UID`.
     public static var current: RuntimeDirectory {
-        let environment = Processes.environment()
         func value(_ name: String) -> String? {
-            environment.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }.flatMap { $0.isEmpty ? nil : $0 }
+            Processes.environmentValue(named: name).flatMap { $0.isEmpty ? nil : $0 }
         }
         if let explicit = value("CHRONETIX_RUNTIME_DIR") { return RuntimeDirectory(path: explicit) }
         if let runtime = value("XDG_RUNTIME_DIR") { return RuntimeDirectory(path: "\(runtime)/chronetix") }
