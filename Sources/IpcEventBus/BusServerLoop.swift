@@ -166,12 +166,18 @@ final class BusServerLoop {
         defer { shutDown(server: server) }
         let busyPoll = Clock.nanoseconds(configuration.busyPoll)
         var lastActive: UInt64 = 0
-        var turnEnded = Clock.monotonicNanoseconds()
+        // The loop looks at the clock at three points of each turn (its start, after its sleep, before its
+        // timers). A stretch between two of them far longer than the sleep it held means this process did not
+        // run: stopped (SIGSTOP, Ctrl-Z) or starved. Its peers were not silent meanwhile (their bytes wait
+        // unread), so their timers move on by as much, before any timer is judged.
+        var lastLook = Clock.monotonicNanoseconds()
+        func look(at time: UInt64, allowing allowed: UInt64 = 0) {
+            if time - lastLook > allowed + Self.pauseThreshold { forgivePause(time - lastLook - allowed) }
+            lastLook = time
+        }
         while !isStopping {
             let now = Clock.monotonicNanoseconds()
-            // The loop's work, or its sleep, took far longer than it may: this process did not run, stopped
-            // (SIGSTOP, Ctrl-Z) or starved. Its peers were not silent meanwhile; their bytes wait unread.
-            if now - turnEnded > Self.pauseThreshold { forgivePause(now - turnEnded) }
+            look(at: now)
             var timeout = nextTimerCheck > now ? Int32(min((nextTimerCheck - now + 999_999) / 1_000_000, 1000)) : 0
             if now - lastActive < busyPoll { timeout = 0 }
             let count: Int
@@ -180,9 +186,7 @@ final class BusServerLoop {
             } catch {
                 throw BusError(.systemCall, "the bus's event loop failed", cause: SystemCallError("epoll_wait", nil, error))
             }
-            let woke = Clock.monotonicNanoseconds()
-            let slept = UInt64(timeout) * 1_000_000
-            if woke - now > slept + Self.pauseThreshold { forgivePause(woke - now - slept) }
+            look(at: Clock.monotonicNanoseconds(), allowing: UInt64(timeout) * 1_000_000)
             if count > 0 {
                 lastActive = now
             } else if timeout == 0 {
@@ -207,10 +211,10 @@ final class BusServerLoop {
             }
             flushDirty()
             let later = Clock.monotonicNanoseconds()
+            look(at: later)
             if later >= nextTimerCheck { checkTimers(now: later) }
             closeMarked()
             server.statisticsSnapshot.withLock { $0 = statistics }
-            turnEnded = Clock.monotonicNanoseconds()
         }
     }
 
