@@ -211,31 +211,10 @@ import Testing
         }
         let graph = try CommandRunner.run(["graph", "examples/sensor-chain.yaml"])
         #expect(graph.status == 0)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: dot)
-        process.arguments = ["-Tsvg"]
-        let input = Pipe()
-        let output = Pipe()
-        let error = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        nonisolated(unsafe) var svg = Data()  // written by the block below, read after group.wait()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            svg = output.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        input.fileHandleForWriting.write(graph.standardOutput)
-        try input.fileHandleForWriting.close()
-        let warnings = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        group.wait()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(warnings)")
-        #expect(warnings.isEmpty, "\(warnings)")
-        #expect(String(decoding: svg, as: UTF8.self).contains("<svg"))
+        let drawn = try CommandRunner.run(dot, ["-Tsvg"], input: graph.standardOutput)
+        #expect(drawn.status == 0, "\(drawn.standardError)")
+        #expect(drawn.standardError.isEmpty, "\(drawn.standardError)")
+        #expect(drawn.output.contains("<svg"))
     }
 
     @Test func badArgumentsAreUsageErrorsNotCrashes() throws {

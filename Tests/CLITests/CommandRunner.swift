@@ -20,7 +20,8 @@ struct CommandRunner {
 
     static func run(_ arguments: [String]) throws -> Result { try run("chronetix", arguments) }
 
-    static func run(_ name: String, _ arguments: [String]) throws -> Result {
+    /// - Parameter input: Written to the process's standard input, which is then closed; none by default.
+    static func run(_ name: String, _ arguments: [String], input: Data? = nil) throws -> Result {
         let process = Process()
         // A path is taken as it is; a bare name is one of the built executables.
         process.executableURL = name.hasPrefix("/") ? URL(fileURLWithPath: name) : binaryDirectory.appendingPathComponent(name)
@@ -30,7 +31,8 @@ struct CommandRunner {
         let error = Pipe()
         process.standardOutput = output
         process.standardError = error
-        process.standardInput = FileHandle.nullDevice
+        let standardInput = input.map { _ in Pipe() }
+        process.standardInput = standardInput ?? FileHandle.nullDevice
         try process.run()
         // Read both pipes to the end before waiting, so a full pipe cannot block the child.
         nonisolated(unsafe) var errorData = Data()  // written by the block below, read after group.wait()
@@ -39,6 +41,15 @@ struct CommandRunner {
         DispatchQueue.global().async {
             errorData = error.fileHandleForReading.readDataToEndOfFile()
             group.leave()
+        }
+        if let standardInput, let input {
+            // While both outputs are read, so the child never waits on a full pipe while this waits on it.
+            group.enter()
+            DispatchQueue.global().async {
+                standardInput.fileHandleForWriting.write(input)
+                try? standardInput.fileHandleForWriting.close()  // a child that exited early closed its end
+                group.leave()
+            }
         }
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         group.wait()
