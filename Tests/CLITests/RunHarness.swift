@@ -110,7 +110,11 @@ final class RunningCoordinator: @unchecked Sendable {
         done.wait()
         var summary: [String: Any] = [:]
         if expectSummary {
-            let data = try Data(contentsOf: URL(fileURLWithPath: summaryPath))
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: summaryPath)) else {
+                lock.lock()
+                defer { lock.unlock() }
+                throw HarnessError("no summary written (exit status \(process.terminationStatus), \(process.terminationReason == .uncaughtSignal ? "killed by a signal" : "exited")); stderr: \(errorText.suffix(4000))")
+            }
             summary = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         }
         if checkLeftovers { try Leftovers.check(flow: flow) }
